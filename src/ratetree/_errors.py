@@ -1,0 +1,41 @@
+"""The exception hierarchy: one root, and each subclass also inherits the builtin it refines."""
+
+from __future__ import annotations
+
+
+class RatetreeError(Exception):
+    """Root of every exception ratetree raises on purpose."""
+
+
+class ConfigError(RatetreeError, ValueError):
+    """A configuration is invalid; the message names the value and where it sits."""
+
+
+class UnknownGroup(RatetreeError, KeyError):
+    """A group name was asked for that the scheduler does not have."""
+
+    def __init__(self, group: str) -> None:
+        super().__init__(group)
+        self.group = group
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument; a sentence reads better in logs.
+        return f"unknown group {self.group!r}"
+
+
+class NoCapacity(RatetreeError):
+    """No deployment reachable from ``group`` can admit the request now.
+
+    ``retry_after`` is the number of seconds until this same request would be admitted if
+    nothing else happened (buckets refill, cooldowns end), or ``None`` when only limits on
+    requests in flight block it, since those free up only when a lease is released.
+    """
+
+    def __init__(self, group: str, retry_after: float | None) -> None:
+        self.group = group
+        self.retry_after = retry_after
+        when = "until a lease is released" if retry_after is None else f"for {retry_after:.6g} s"
+        super().__init__(f"no capacity in group {group!r} {when}")
+
+    def __reduce__(self) -> tuple[type[NoCapacity], tuple[str, float | None]]:
+        return (type(self), (self.group, self.retry_after))

@@ -1,0 +1,80 @@
+"""The handle a caller holds while a request is in flight."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._scheduler import Scheduler
+    from ._state import Item
+
+
+class Lease:
+    """One admitted request on one deployment, reserved along one path.
+
+    Release it exactly once, with the real token count when known; a second release or a
+    release after :meth:`fail` does nothing. As a context manager it releases on exit
+    (without a token count); call :meth:`fail` inside the block to report a failure.
+    """
+
+    __slots__ = ("_items", "_open", "_scheduler", "group", "tokens")
+
+    def __init__(self, scheduler: Scheduler, group: str, items: list[Item], tokens: float) -> None:
+        self._scheduler = scheduler
+        self._items = items
+        self._open = True
+        self.group = group
+        #: the tokens reserved at acquire time
+        self.tokens = tokens
+
+    @property
+    def deployment_id(self) -> str:
+        return self._items[-1].name
+
+    @property
+    def deployment(self) -> Any:
+        """The deployment's payload (for LiteLLM, the original model_list entry)."""
+        return self._items[-1].spec.payload  # type: ignore[union-attr]
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """Names from the requested group down to the deployment id."""
+        return (self.group, *(item.name for item in self._items[2::2]))
+
+    @property
+    def released(self) -> bool:
+        return not self._open
+
+    def release(self, tokens: float | None = None) -> None:
+        """Free the in-flight slot; with ``tokens`` (the actual count) settle the token
+        reservation along the path: refund what was not used, or charge the extra, which
+        may leave a bucket in debt. Raises ValueError for a negative or non-numeric count."""
+        self._scheduler._finish(self, tokens, None, failed=False)
+
+    def fail(self, retry_after: float | None = None, *, tokens: float = 0) -> None:
+        """Release and record a failure of the deployment.
+
+        With ``retry_after`` (e.g. a provider 429's Retry-After, in seconds) the deployment
+        cools down exactly that long; without it the scheduler's policy applies
+        (``allowed_fails`` failures within a minute, then ``cooldown_time``). A cooldown can
+        extend one in force, never shorten it. ``tokens`` is what the failed call consumed,
+        0 by default, so a refused call gives its reservation back. Raises ValueError for
+        a negative ``retry_after`` or ``tokens``.
+        """
+        self._scheduler._finish(self, tokens, retry_after, failed=True)
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "open" if self._open else "released"
+        return f"<Lease {' > '.join(self.path)} tokens={self.tokens:g} {state}>"

@@ -1,0 +1,226 @@
+"""The public entry point: a tree of groups and deployments with one lock around it."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections.abc import Callable
+
+import cachetools
+
+from ._buckets import NEVER, tolerance
+from ._errors import NoCapacity, UnknownGroup
+from ._explain import Explanation, Snapshot, explain_group, take_snapshot
+from ._leases import Lease
+from ._litellm_config import load_litellm
+from ._selection import commit, earliest, select, settle
+from ._specs import TreeSpec
+from ._state import DeploymentState, GroupState, Wakeups
+from ._tree import Tree
+
+Clock = Callable[[], float]
+
+FAILURE_WINDOW = 60.0  # seconds over which LiteLLM counts allowed_fails
+
+
+def _check_amount(value: object, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+class Scheduler:
+    """Chooses deployments for requests to groups, honoring every limit on the way.
+
+    ``clock`` is a zero-argument callable returning seconds (``time.monotonic`` by
+    default; :class:`ratetree.testing.FakeClock` in tests) and is read once per operation.
+    ``rng`` is the :class:`random.Random` the shuffle strategies draw from. All methods are
+    thread-safe. Raises ConfigError for an invalid ``spec``.
+    """
+
+    def __init__(
+        self,
+        spec: TreeSpec,
+        *,
+        allowed_fails: int = 3,
+        cooldown_time: float = 5.0,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if isinstance(allowed_fails, bool) or not isinstance(allowed_fails, int) or allowed_fails < 0:
+            raise ValueError(f"allowed_fails must be an integer >= 0, got {allowed_fails!r}")
+        self.allowed_fails = allowed_fails
+        self.cooldown_time = _check_amount(cooldown_time, "cooldown_time")
+        self._tree = Tree(spec)
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self._lock = threading.Lock()
+        self._wake = Wakeups()
+        # Refusals repeat while nothing changes; remember the answer per (group, tokens)
+        # until the next commit, release or failure bumps the version.
+        self._version = 0
+        self._refusals: cachetools.LRUCache[tuple[str, float], tuple[int, float]] = (
+            cachetools.LRUCache(maxsize=1024)
+        )
+
+    @classmethod
+    def from_litellm(
+        cls,
+        model_list: object,
+        *,
+        model_group_alias: object = None,
+        routing_strategy: object = "simple-shuffle",
+        group_limits: object = None,
+        allowed_fails: int = 3,
+        cooldown_time: float = 5.0,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> Scheduler:
+        """Build a scheduler from a LiteLLM ``model_list`` in which an entry whose
+        ``litellm_params.model`` names another group is a reference to that group.
+        Raises ConfigError naming the offending entry."""
+        spec = load_litellm(
+            model_list,
+            model_group_alias=model_group_alias,
+            routing_strategy=routing_strategy,
+            group_limits=group_limits,
+        )
+        return cls(
+            spec,
+            allowed_fails=allowed_fails,
+            cooldown_time=cooldown_time,
+            clock=clock,
+            rng=rng,
+        )
+
+    @property
+    def spec(self) -> TreeSpec:
+        return self._tree.spec
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Names of the groups (aliases not included)."""
+        return tuple(g.name for g in self._tree.spec.groups)
+
+    def _group(self, name: str) -> GroupState:
+        try:
+            return self._tree.groups.get(name) or self._tree.groups[self._tree.aliases[name]]
+        except (KeyError, TypeError):
+            raise UnknownGroup(name) from None
+
+    def acquire(self, group: str, *, tokens: float = 0) -> Lease:
+        """Reserve one request and ``tokens`` tokens on a deployment reachable from
+        ``group`` and on every limited node and reference on the way.
+
+        Raises NoCapacity (with ``retry_after``) when nothing can admit it now,
+        UnknownGroup for a name that is no group, and ValueError for a negative token count
+        or one larger than every path could ever hold.
+        """
+        result = self._acquire(group, tokens)
+        if isinstance(result, NoCapacity):
+            raise result
+        return result
+
+    def try_acquire(self, group: str, *, tokens: float = 0) -> Lease | None:
+        """Like :meth:`acquire`, but returns None instead of raising NoCapacity."""
+        result = self._acquire(group, tokens)
+        return None if isinstance(result, NoCapacity) else result
+
+    def _acquire(self, group: str, tokens: float) -> Lease | NoCapacity:
+        if tokens:
+            _check_amount(tokens, "tokens")
+        root = self._group(group)
+        if tokens > root.max_tokens:
+            raise ValueError(
+                f"tokens={tokens!r} exceeds every path of group {group!r}: "
+                f"the largest request it can ever admit is {root.max_tokens:g} tokens"
+            )
+        with self._lock:
+            now = self._clock()
+            deadline = now + tolerance(now)
+            self._wake.drain(deadline)
+            path = select(root, tokens, now, deadline, self._rng)
+            if path is not None:
+                commit(path, tokens, now, deadline, self._wake)
+                self._version += 1
+                return Lease(self, group, path, tokens)
+            key = (group, tokens)
+            cached = self._refusals.get(key)
+            if cached is not None and cached[0] == self._version:
+                ready = cached[1]
+            else:
+                ready = earliest(root, tokens)
+                self._refusals[key] = (self._version, ready)
+        retry_after = None if ready == NEVER else max(0.0, ready - now)
+        return NoCapacity(group, retry_after)
+
+    def _finish(
+        self, lease: Lease, tokens: float | None, retry_after: float | None, *, failed: bool
+    ) -> None:
+        if tokens is not None:
+            _check_amount(tokens, "tokens")
+        if retry_after is not None:
+            _check_amount(retry_after, "retry_after")
+        with self._lock:
+            if not lease._open:
+                return
+            lease._open = False
+            now = self._clock()
+            deadline = now + tolerance(now)
+            self._wake.drain(deadline)
+            items = lease._items
+            if failed:
+                deployment = items[-1]
+                assert isinstance(deployment, DeploymentState)
+                self._record_failure(deployment, now, retry_after)
+            settle(items, lease.tokens, tokens, now, deadline, self._wake)
+            if failed:
+                self._wake.refresh(items[-1], deadline)
+            self._version += 1
+
+    def _record_failure(
+        self, deployment: DeploymentState, now: float, retry_after: float | None
+    ) -> None:
+        if retry_after is not None:
+            until = now + retry_after
+        else:
+            fails = deployment.failures
+            fails.append(now)
+            while fails and fails[0] <= now - FAILURE_WINDOW:
+                fails.popleft()
+            if len(fails) <= self.allowed_fails:
+                return
+            until = now + self.cooldown_time
+        if until > deployment.cooling_until:
+            deployment.cooling_until = until
+
+    def explain(self, group: str, tokens: float = 0) -> Explanation:
+        """What :meth:`acquire` would do now, and why each node would be passed over.
+        Consumes nothing. Raises UnknownGroup and ValueError as :meth:`acquire` does."""
+        if tokens:
+            _check_amount(tokens, "tokens")
+        root = self._group(group)
+        with self._lock:
+            now = self._clock()
+            deadline = now + tolerance(now)
+            self._wake.drain(deadline)
+            return explain_group(root, group, tokens, now, deadline)
+
+    def snapshot(self) -> Snapshot:
+        """A frozen picture of every node's and reference's remaining capacity, leases in
+        flight and cooldown."""
+        with self._lock:
+            now = self._clock()
+            return take_snapshot(self._tree, now)
+
+    def __repr__(self) -> str:
+        t = self._tree
+        return f"<Scheduler {len(t.spec.groups)} groups, {len(t.deployments)} deployments>"
+

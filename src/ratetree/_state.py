@@ -1,0 +1,200 @@
+"""Mutable runtime state: one object per deployment, group and reference, never per path.
+
+Every such object is a *gate*: it has request buckets, token buckets, an in-flight count
+with an optional cap, and (for deployments) a cooldown. A gate is **open** when a minimal
+request (one request, zero tokens) could pass it now *and* something below it is open. The
+open flags are kept up to date incrementally, so selection only ever looks at open members:
+
+- a commit, a release or a failure refreshes the gates it touched;
+- a gate that closes because of time (an empty bucket, a cooldown) files a wake-up in a
+  heap, which the next operation drains once its clock reading has passed it;
+- a change of a gate's flag is pushed up to every reference that points at it, and from
+  there into the parent group's tier index, so shared nodes update every parent at once.
+
+Openness only ever improves as time passes without operations, so a flag computed at the
+last operation can be trusted until the next wake-up is due.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import TYPE_CHECKING, Any, Union
+
+from ._buckets import NEVER, Bucket
+
+if TYPE_CHECKING:
+    from ._specs import Deployment, Group, Limits
+    from ._tiers import Tier
+
+
+class Gate:
+    """Limits and counters shared by deployments, groups and references."""
+
+    __slots__ = (
+        "cooling_until",
+        "in_flight",
+        "is_open",
+        "limited",
+        "max_parallel",
+        "req",
+        "tok",
+        "wake_at",
+    )
+
+    def __init__(self, limits: Limits) -> None:
+        self.req: tuple[Bucket, ...] = tuple(Bucket(r) for r in limits.rpm)
+        self.tok: tuple[Bucket, ...] = tuple(Bucket(r) for r in limits.tpm)
+        self.max_parallel: int | float = (
+            NEVER if limits.max_parallel_requests is None else limits.max_parallel_requests
+        )
+        self.in_flight = 0
+        self.cooling_until = -NEVER
+        self.is_open = True
+        self.wake_at: float | None = None
+        # Only a limited gate can close by itself; others follow their children.
+        self.limited = bool(limits)
+
+    def ready_at(self, tokens: float) -> float:
+        """Earliest moment this gate's own buckets and cooldown let the request through,
+        ignoring the in-flight cap. NEVER if ``tokens`` exceeds a token bucket."""
+        t = self.cooling_until
+        for b in self.req:
+            r = b.ready_at(1)
+            if r > t:
+                t = r
+        for b in self.tok:
+            r = b.ready_at(tokens)
+            if r > t:
+                t = r
+        return t
+
+    def fits(self, tokens: float, deadline: float) -> bool:
+        """Whether ``tokens`` fit every token bucket of this gate by ``deadline``."""
+        for b in self.tok:
+            if b.ready_at(tokens) > deadline:
+                return False
+        return True
+
+
+class DeploymentState(Gate):
+    __slots__ = ("failures", "id", "parents", "spec")
+
+    def __init__(self, spec: Deployment) -> None:
+        super().__init__(spec.limits)
+        self.spec = spec
+        self.id = spec.id
+        self.parents: list[Edge] = []
+        self.failures: deque[float] = deque()
+
+    @property
+    def name(self) -> str:
+        return self.id
+
+
+class GroupState(Gate):
+    __slots__ = ("max_tokens", "name", "open_edges", "parents", "spec", "tiers")
+
+    def __init__(self, spec: Group) -> None:
+        super().__init__(spec.limits)
+        self.spec = spec
+        self.name = spec.name
+        self.parents: list[Edge] = []
+        self.tiers: list[Tier] = []
+        self.open_edges = 0
+        self.max_tokens = NEVER
+
+
+Node = Union[DeploymentState, GroupState]
+
+
+class Edge(Gate):
+    """A member reference: parent group -> child node, with its own limits."""
+
+    __slots__ = (
+        "child",
+        "index",
+        "open_pos",
+        "order",
+        "parent",
+        "rr_finish",
+        "rr_start",
+        "rr_ver",
+        "tier",
+        "weight",
+    )
+
+    def __init__(
+        self, parent: GroupState, child: Node, limits: Limits, order: int | None
+    ) -> None:
+        super().__init__(limits)
+        self.parent = parent
+        self.child = child
+        self.order = order
+        self.weight = 0.0
+        self.index = -1  # position in its tier; set by the tier
+        self.open_pos = -1  # position in the tier's open list, -1 while not listed
+        self.tier: Tier = None  # type: ignore[assignment]  # set when the tier is built
+        self.rr_start = 0.0
+        self.rr_finish = 0.0
+        self.rr_ver = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.parent.name} -> {self.child.name}"
+
+
+Item = Union[DeploymentState, GroupState, Edge]
+
+
+class Wakeups:
+    """Keeps every gate's open flag true to its state and drains due wake-ups."""
+
+    __slots__ = ("_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Any]] = []
+        self._seq = 0
+
+    def drain(self, deadline: float) -> None:
+        """Re-check every gate whose wake-up is due by ``deadline``."""
+        heap = self._heap
+        while heap and heap[0][0] <= deadline:
+            t, _, item = heapq.heappop(heap)
+            if item.wake_at == t:
+                item.wake_at = None
+                self.refresh(item, deadline)
+
+    def refresh(self, item: Item, deadline: float) -> None:
+        """Recompute ``item.is_open`` and push a change up to its parents."""
+        ready = item.ready_at(0)
+        own_ok = item.in_flight < item.max_parallel and ready <= deadline
+        if ready > deadline and ready != NEVER and item.wake_at != ready:
+            item.wake_at = ready
+            self._seq += 1
+            heapq.heappush(self._heap, (ready, self._seq, item))
+        if isinstance(item, Edge):
+            now_open = own_ok and item.child.is_open
+            if now_open != item.is_open:
+                item.is_open = now_open
+                tier = item.tier
+                parent = item.parent
+                if now_open:
+                    tier.add(item)
+                    parent.open_edges += 1
+                else:
+                    tier.remove(item)
+                    parent.open_edges -= 1
+                self.refresh(parent, deadline)
+            return
+        if isinstance(item, GroupState):
+            now_open = own_ok and item.open_edges > 0
+        else:
+            now_open = own_ok
+        if now_open != item.is_open:
+            item.is_open = now_open
+            for edge in item.parents:
+                self.refresh(edge, deadline)
+
+    def pending(self) -> int:
+        return len(self._heap)

@@ -1,0 +1,274 @@
+"""One order tier of one group, and the index each strategy keeps over its open members.
+
+A tier only ever sees its *open* members (``add``/``remove`` are called when a member's
+open flag changes, and around a selection that had to pass a member over), so picking
+costs O(log n) for shuffle and round-robin however many members are exhausted.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Sequence
+
+from ._buckets import NEVER
+from ._state import Edge, Gate
+
+
+class Tier:
+    """Members of one group that share an ``order``; keeps the list of open ones."""
+
+    __slots__ = ("edges", "open", "order")
+
+    def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
+        self.order = order
+        self.edges = list(edges)
+        self.open: list[Edge] = []
+        for i, edge in enumerate(self.edges):
+            edge.index = i
+            edge.tier = self
+
+    def add(self, edge: Edge) -> None:
+        edge.open_pos = len(self.open)
+        self.open.append(edge)
+
+    def remove(self, edge: Edge) -> None:
+        # Swap-remove keeps removal O(1); order in ``open`` carries no meaning.
+        pos = edge.open_pos
+        last = self.open.pop()
+        if last is not edge:
+            self.open[pos] = last
+            last.open_pos = pos
+        edge.open_pos = -1
+
+    def pick(self, rng: random.Random, now: float) -> Edge | None:
+        """The member the strategy would choose among the open ones, or None."""
+        raise NotImplementedError
+
+    def readd(self, edge: Edge) -> None:
+        """Put back a member that one selection passed over."""
+        self.add(edge)
+
+    def charge(self, edge: Edge) -> None:
+        """``edge`` was chosen and admitted: account for it (round-robin only)."""
+
+    def _zero_weight_pick(self, rng: random.Random) -> Edge | None:
+        # Members that lack the tier's weight key weigh 0: they serve only when no
+        # weighted member can, so the group stays work-conserving.
+        open_ = self.open
+        return open_[int(rng.random() * len(open_))] if open_ else None
+
+
+class ShuffleTier(Tier):
+    """Weighted random choice over open members, through a Fenwick tree of weights."""
+
+    __slots__ = ("_eps", "_fenwick", "_top", "open_weight")
+
+    def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
+        super().__init__(order, edges)
+        self._eps = 1e-9 * sum(e.weight for e in self.edges)
+        top = 1
+        while top * 2 <= len(self.edges):
+            top *= 2
+        self._top = top
+        self._fenwick = [0.0] * (len(self.edges) + 1)
+        self.open_weight = 0.0
+
+    def add(self, edge: Edge) -> None:
+        super().add(edge)
+        if edge.weight:
+            self._update(edge.index, edge.weight)
+
+    def remove(self, edge: Edge) -> None:
+        super().remove(edge)
+        if edge.weight:
+            self._update(edge.index, -edge.weight)
+
+    def _update(self, index: int, delta: float) -> None:
+        self.open_weight += delta
+        tree = self._fenwick
+        n = len(tree)
+        i = index + 1
+        while i < n:
+            tree[i] += delta
+            i += i & -i
+
+    def _rebuild(self) -> None:
+        # Repeated float additions drift; rebuilding restores exact sums.
+        tree = [0.0] * len(self._fenwick)
+        n = len(tree)
+        for edge in self.open:
+            i = edge.index + 1
+            while i < n:
+                tree[i] += edge.weight
+                i += i & -i
+        self._fenwick = tree
+        self.open_weight = sum(e.weight for e in self.open)
+
+    def _find(self, u: float) -> int:
+        tree = self._fenwick
+        n = len(tree)
+        pos = 0
+        step = self._top
+        while step:
+            nxt = pos + step
+            if nxt < n and tree[nxt] <= u:
+                pos = nxt
+                u -= tree[nxt]
+            step >>= 1
+        return pos
+
+    def pick(self, rng: random.Random, now: float) -> Edge | None:
+        for _ in range(2):
+            if self.open_weight <= self._eps:
+                break
+            i = self._find(rng.random() * self.open_weight)
+            if i < len(self.edges):
+                edge = self.edges[i]
+                if edge.open_pos >= 0 and edge.weight:
+                    return edge
+            self._rebuild()
+        return self._zero_weight_pick(rng)
+
+
+class RoundRobinTier(Tier):
+    """Smooth weighted round-robin as WF2Q+ does it: among members whose virtual start
+    time has come, the one with the earliest virtual finish time goes next.
+
+    With ample capacity each member's count stays within one pick of its exact share
+    ``picks * weight / total_weight``; members that were closed rejoin at the current
+    virtual time instead of claiming the turns they missed. Both heaps are lazy: an
+    entry is live only while its version matches the member's.
+    """
+
+    __slots__ = ("_eligible", "_vtime", "_waiting", "_weight")
+
+    def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
+        super().__init__(order, edges)
+        self._vtime = 0.0
+        self._weight = 0.0
+        self._eligible: list[tuple[float, int, int]] = []  # (finish, index, version)
+        self._waiting: list[tuple[float, int, int]] = []  # (start, index, version)
+
+    def add(self, edge: Edge, *, rejoin: bool = True) -> None:
+        super().add(edge)
+        if not edge.weight:
+            return
+        self._weight += edge.weight
+        if rejoin and edge.rr_start < self._vtime:
+            edge.rr_start = self._vtime
+            edge.rr_finish = self._vtime + 1.0 / edge.weight
+        self._push(edge)
+
+    def remove(self, edge: Edge) -> None:
+        super().remove(edge)
+        if edge.weight:
+            self._weight -= edge.weight
+            edge.rr_ver += 1
+
+    def _push(self, edge: Edge) -> None:
+        edge.rr_ver += 1
+        if edge.rr_start <= self._vtime * (1 + 1e-12):
+            heapq.heappush(self._eligible, (edge.rr_finish, edge.index, edge.rr_ver))
+        else:
+            heapq.heappush(self._waiting, (edge.rr_start, edge.index, edge.rr_ver))
+
+    def _live_top(self, heap: list[tuple[float, int, int]]) -> tuple[float, int, int] | None:
+        edges = self.edges
+        while heap:
+            top = heap[0]
+            if edges[top[1]].rr_ver == top[2]:
+                return top
+            heapq.heappop(heap)
+        return None
+
+    def pick(self, rng: random.Random, now: float) -> Edge | None:
+        waiting, eligible, edges = self._waiting, self._eligible, self.edges
+        top = self._live_top(waiting)
+        if top is not None and not self._live_top(eligible):
+            # Nobody is eligible: let virtual time jump to the earliest start (WF2Q+).
+            self._vtime = max(self._vtime, top[0])
+        limit = self._vtime * (1 + 1e-12)
+        while top is not None and top[0] <= limit:
+            heapq.heappop(waiting)
+            edge = edges[top[1]]
+            heapq.heappush(eligible, (edge.rr_finish, top[1], top[2]))
+            top = self._live_top(waiting)
+        best = self._live_top(eligible)
+        if best is None:
+            return self._zero_weight_pick(rng)
+        return edges[best[1]]
+
+    def charge(self, edge: Edge) -> None:
+        if not edge.weight:
+            return
+        self._vtime += 1.0 / self._weight
+        edge.rr_start = edge.rr_finish
+        edge.rr_finish = edge.rr_start + 1.0 / edge.weight
+        self._push(edge)
+
+    def readd(self, edge: Edge) -> None:
+        self.add(edge, rejoin=False)
+
+
+class LeastBusyTier(Tier):
+    """The open member with the fewest leases in flight below it; ties broken at random."""
+
+    __slots__ = ()
+
+    def pick(self, rng: random.Random, now: float) -> Edge | None:
+        best: Edge | None = None
+        best_load = NEVER
+        ties = 0
+        for edge in self.open:
+            load = edge.child.in_flight
+            if load < best_load:
+                best, best_load, ties = edge, load, 1
+            elif load == best_load:
+                ties += 1
+                if rng.random() * ties < 1:  # reservoir sampling over the ties
+                    best = edge
+        return best
+
+
+class UsageBasedTier(Tier):
+    """The open member with the largest remaining fraction of its tightest limit."""
+
+    __slots__ = ()
+
+    def pick(self, rng: random.Random, now: float) -> Edge | None:
+        best: Edge | None = None
+        best_room = -NEVER
+        ties = 0
+        for edge in self.open:
+            room = min(headroom(edge, now), headroom(edge.child, now))
+            if room > best_room:
+                best, best_room, ties = edge, room, 1
+            elif room == best_room:
+                ties += 1
+                if rng.random() * ties < 1:
+                    best = edge
+        return best
+
+
+def headroom(gate: Gate, now: float) -> float:
+    """Remaining fraction (0..1) of the tightest limit on ``gate``; 1.0 when unlimited."""
+    room = 1.0
+    for b in (*gate.req, *gate.tok):
+        frac = b.level(now) / b.capacity
+        if frac < room:
+            room = frac
+    cap = gate.max_parallel
+    if cap != NEVER:
+        frac = 1.0 - gate.in_flight / cap
+        if frac < room:
+            room = frac
+    return room
+
+
+TIER_CLASSES: dict[str, type[Tier]] = {
+    "shuffle": ShuffleTier,
+    "round-robin": RoundRobinTier,
+    "least-busy": LeastBusyTier,
+    "usage-based": UsageBasedTier,
+}
