@@ -155,9 +155,10 @@ class RoundRobinTier(Tier):
         if not edge.weight:
             return
         self._weight += edge.weight
-        if rejoin and edge.rr_start < self._vtime:
-            edge.rr_start = self._vtime
-            edge.rr_finish = self._vtime + 1.0 / edge.weight
+        if rejoin:
+            if edge.rr_start < self._vtime:
+                edge.rr_start = self._vtime
+            edge.rr_finish = edge.rr_start + 1.0 / edge.weight
         self._push(edge)
 
     def remove(self, edge: Edge) -> None:

@@ -1,0 +1,171 @@
+"""Within one tier, each group's strategy decides which open member goes next."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
+from ratetree.testing import FakeClock
+
+
+def flat(
+    strategy: str,
+    deployments: list[Deployment],
+    *,
+    seed: int = 0,
+    clock: FakeClock | None = None,
+) -> Scheduler:
+    spec = TreeSpec(
+        groups=[Group("g", [Member(deployment=d.id) for d in deployments], strategy=strategy)],
+        deployments=deployments,
+    )
+    return Scheduler(spec, clock=clock or FakeClock(), rng=random.Random(seed))
+
+
+def counts(s: Scheduler, n: int, group: str = "g") -> Counter[str]:
+    out: Counter[str] = Counter()
+    for _ in range(n):
+        with s.acquire(group) as lease:
+            out[lease.deployment_id] += 1
+    return out
+
+
+@given(
+    weights=st.lists(
+        st.one_of(st.integers(1, 20), st.sampled_from([0.5, 1.5, 2.25])), min_size=1, max_size=9
+    ),
+    picks=st.integers(1, 300),
+)
+def test_round_robin_keeps_every_prefix_within_one_pick_of_the_exact_share(
+    weights: list[float], picks: int
+) -> None:
+    s = flat("round-robin", [Deployment(f"d{i}", weight=w) for i, w in enumerate(weights)])
+    total = sum(weights)
+    seen = [0] * len(weights)
+    for k in range(1, picks + 1):
+        seen[int(s.acquire("g").deployment_id[1:])] += 1
+        for i, w in enumerate(weights):
+            assert abs(seen[i] - k * w / total) < 1
+
+
+def test_round_robin_is_deterministic_whatever_the_rng() -> None:
+    deployments = [Deployment(f"d{i}", weight=w) for i, w in enumerate([3, 1, 2])]
+    runs = [[flat("round-robin", deployments, seed=seed).acquire("g").deployment_id] for seed in (1, 2)]
+    assert runs[0] == runs[1]
+    a, b = (flat("round-robin", deployments, seed=seed) for seed in (1, 2))
+    assert [a.acquire("g").deployment_id for _ in range(60)] == [
+        b.acquire("g").deployment_id for _ in range(60)
+    ]
+
+
+def test_round_robin_skips_an_exhausted_member_without_owing_it_turns_later() -> None:
+    clock = FakeClock()
+    deployments = [Deployment("a", Limits(rpm=2)), Deployment("b"), Deployment("c")]
+    s = flat("round-robin", deployments, clock=clock)
+    first = counts(s, 30)
+    assert first["a"] == 2  # its bucket holds two
+    clock.advance(60)
+    # Back with a full bucket, "a" gets its fair third, not a burst to catch up.
+    again = [s.acquire("g").deployment_id for _ in range(6)]
+    assert again.count("a") == 2
+
+
+def test_shuffle_picks_in_proportion_to_weight() -> None:
+    s = flat("shuffle", [Deployment("a", weight=1), Deployment("b", weight=3)], seed=5)
+    seen = counts(s, 20_000)
+    assert seen["b"] / seen["a"] == pytest.approx(3.0, rel=0.06)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected_share_of_b"),
+    [
+        ({"weight": (1, 3)}, 0.75),
+        ({"rpm": (100, 300)}, 0.75),
+        ({"tpm": (1000, 9000)}, 0.9),
+        ({}, 0.5),
+    ],
+)
+def test_shuffle_weighs_by_weight_else_rpm_else_tpm_else_uniformly(
+    fields: dict[str, tuple[int, int]], expected_share_of_b: float
+) -> None:
+    def make(i: int, name: str) -> Deployment:
+        limits = Limits(**{k: v[i] * 1000 for k, v in fields.items() if k != "weight"})
+        weight = fields["weight"][i] if "weight" in fields else None
+        return Deployment(name, limits, weight=weight)
+
+    s = flat("shuffle", [make(0, "a"), make(1, "b")], seed=9)
+    seen = counts(s, 8000)
+    assert seen["b"] / 8000 == pytest.approx(expected_share_of_b, abs=0.02)
+
+
+def test_shuffle_members_without_the_key_weigh_zero_but_still_serve_when_alone() -> None:
+    clock = FakeClock()
+    s = flat("shuffle", [Deployment("keyed", Limits(rpm=3)), Deployment("bare")], clock=clock)
+    assert [s.acquire("g").deployment_id for _ in range(3)] == ["keyed"] * 3
+    # "keyed" is empty: the zero-weight member serves rather than refusing.
+    assert s.acquire("g").deployment_id == "bare"
+
+
+def test_a_group_member_weighs_the_sum_of_its_members_so_composition_splits_like_flat() -> None:
+    deployments = [Deployment(f"d{i}", weight=w) for i, w in enumerate([1, 1, 1, 3])]
+    composed = TreeSpec(
+        groups=[
+            Group("left", [Member(deployment="d0"), Member(deployment="d1"), Member(deployment="d2")]),
+            Group("right", [Member(deployment="d3")]),
+            Group("g", [Member(group="left"), Member(group="right")]),
+        ],
+        deployments=deployments,
+    )
+    s = Scheduler(composed, clock=FakeClock(), rng=random.Random(2))
+    seen = counts(s, 12_000)
+    assert seen["d3"] / 12_000 == pytest.approx(0.5, abs=0.02)
+    assert seen["d0"] / 12_000 == pytest.approx(1 / 6, abs=0.02)
+
+
+def test_a_weight_on_the_reference_overrides_the_group_sum() -> None:
+    spec = TreeSpec(
+        groups=[
+            Group("big", [Member(deployment="a"), Member(deployment="b")]),
+            Group("small", [Member(deployment="c")]),
+            Group("g", [Member(group="big", weight=1), Member(group="small", weight=3)]),
+        ],
+        deployments=[Deployment("a", weight=10), Deployment("b", weight=10), Deployment("c")],
+    )
+    s = Scheduler(spec, clock=FakeClock(), rng=random.Random(4))
+    seen = counts(s, 8000)
+    assert seen["c"] / 8000 == pytest.approx(0.75, abs=0.02)
+
+
+def test_least_busy_picks_the_member_with_fewest_leases_in_flight() -> None:
+    s = flat("least-busy", [Deployment(n) for n in "abc"], seed=1)
+    held = [s.acquire("g") for _ in range(3)]
+    assert sorted(lease.deployment_id for lease in held) == ["a", "b", "c"]
+    extra = s.acquire("g")  # all at one in flight: any of them
+    held[[lease.deployment_id for lease in held].index("b")].release()
+    if extra.deployment_id != "b":
+        assert s.acquire("g").deployment_id == "b"
+    extra.release()
+
+
+def test_usage_based_picks_the_most_remaining_fraction_of_the_tightest_limit() -> None:
+    s = flat(
+        "usage-based",
+        [Deployment("a", Limits(rpm=10)), Deployment("b", Limits(rpm=100, tpm=1000))],
+    )
+    for _ in range(5):
+        s.acquire("g", tokens=0).release()  # whichever was fuller goes first
+    # Now a has 10 - x requests left and b has 100 - (5 - x); b's tpm is untouched.
+    # A 300-token request leaves b at 700/1000 = 0.7, but the choice is made on the
+    # state before it: a is at most 0.9 full while b is at least 0.95.
+    assert s.acquire("g", tokens=300).deployment_id == "b"
+    # b is now at 0.7 of its tightest limit (tpm); a, at >= 0.5 of rpm ... compare exactly:
+    snap = s.snapshot().deployments
+    a_left = snap["a"].buckets[0].remaining / 10
+    b_left = min(snap["b"].buckets[0].remaining / 100, snap["b"].buckets[1].remaining / 1000)
+    expected = "a" if a_left > b_left else "b"
+    assert s.acquire("g").deployment_id == expected
