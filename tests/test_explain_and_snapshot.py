@@ -20,7 +20,9 @@ def clock() -> FakeClock:
 def scheduler(clock: FakeClock) -> Scheduler:
     spec = TreeSpec(
         groups=[
-            Group("gpt", [Member(deployment="cheap", order=1), Member(deployment="pricey", order=2)]),
+            Group(
+                "gpt", [Member(deployment="cheap", order=1), Member(deployment="pricey", order=2)]
+            ),
             Group("glm", [Member(deployment="z", limits=Limits(max_parallel_requests=1))]),
             Group("fast", [Member(group="gpt"), Member(group="glm")], limits=Limits(tpm=10_000)),
         ],

@@ -10,7 +10,9 @@ from ratetree import Deployment, Group, Limits, Member, NoCapacity, Scheduler, T
 from ratetree.testing import FakeClock
 
 
-def one(limits: Limits, *, clock: FakeClock, group_limits: Limits | None = None, **kw: object) -> Scheduler:
+def one(
+    limits: Limits, *, clock: FakeClock, group_limits: Limits | None = None, **kw: object
+) -> Scheduler:
     spec = TreeSpec(
         groups=[Group("g", [Member(deployment="d")], limits=group_limits or Limits())],
         deployments=[Deployment("d", limits)],

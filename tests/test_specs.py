@@ -112,8 +112,18 @@ def test_a_cycle_through_an_alias_is_found() -> None:
             "group 'g' is defined twice",
         ),
         ([Group("g", [Member(deployment="d")])], [Deployment("d")], {"g": "g"}, "shadows"),
-        ([Group("g", [Member(deployment="d")])], [Deployment("d")], {"a": "nowhere"}, "unknown group"),
-        ([Group("g", [Member(deployment="d")])], [Deployment("d")], {"a": "b", "b": "a"}, "a -> b -> a"),
+        (
+            [Group("g", [Member(deployment="d")])],
+            [Deployment("d")],
+            {"a": "nowhere"},
+            "unknown group",
+        ),
+        (
+            [Group("g", [Member(deployment="d")])],
+            [Deployment("d")],
+            {"a": "b", "b": "a"},
+            "a -> b -> a",
+        ),
     ],
 )
 def test_inconsistent_trees_raise_config_error(

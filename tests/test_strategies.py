@@ -55,7 +55,9 @@ def test_round_robin_keeps_every_prefix_within_one_pick_of_the_exact_share(
 
 def test_round_robin_is_deterministic_whatever_the_rng() -> None:
     deployments = [Deployment(f"d{i}", weight=w) for i, w in enumerate([3, 1, 2])]
-    runs = [[flat("round-robin", deployments, seed=seed).acquire("g").deployment_id] for seed in (1, 2)]
+    runs = [
+        [flat("round-robin", deployments, seed=seed).acquire("g").deployment_id] for seed in (1, 2)
+    ]
     assert runs[0] == runs[1]
     a, b = (flat("round-robin", deployments, seed=seed) for seed in (1, 2))
     assert [a.acquire("g").deployment_id for _ in range(60)] == [
@@ -115,7 +117,9 @@ def test_a_group_member_weighs_the_sum_of_its_members_so_composition_splits_like
     deployments = [Deployment(f"d{i}", weight=w) for i, w in enumerate([1, 1, 1, 3])]
     composed = TreeSpec(
         groups=[
-            Group("left", [Member(deployment="d0"), Member(deployment="d1"), Member(deployment="d2")]),
+            Group(
+                "left", [Member(deployment="d0"), Member(deployment="d1"), Member(deployment="d2")]
+            ),
             Group("right", [Member(deployment="d3")]),
             Group("g", [Member(group="left"), Member(group="right")]),
         ],

@@ -61,7 +61,13 @@ def test_a_limit_on_the_reference_sends_later_tiers_traffic_before_any_refusal()
     s = build(
         [
             Group("sub", [Member(deployment="a")]),
-            Group("g", [Member(group="sub", order=1, limits=Limits(rpm=2)), Member(deployment="b", order=2)]),
+            Group(
+                "g",
+                [
+                    Member(group="sub", order=1, limits=Limits(rpm=2)),
+                    Member(deployment="b", order=2),
+                ],
+            ),
         ],
         [Deployment("a", Limits(rpm=100)), Deployment("b")],
     )
@@ -165,7 +171,11 @@ def test_retry_after_accounts_for_a_limit_higher_up_the_path() -> None:
 
 def test_several_rates_on_one_node_must_all_allow_the_request() -> None:
     clock = FakeClock()
-    s = build([Group("g", [Member(deployment="d")])], [Deployment("d", Limits(rpm="2/second;3/minute"))], clock=clock)
+    s = build(
+        [Group("g", [Member(deployment="d")])],
+        [Deployment("d", Limits(rpm="2/second;3/minute"))],
+        clock=clock,
+    )
     assert sum(s.try_acquire("g") is not None for _ in range(5)) == 2
     clock.advance(1.0)
     assert sum(s.try_acquire("g") is not None for _ in range(5)) == 1

@@ -52,10 +52,8 @@ class Snapshot:
 
 
 def _gate_snapshot(gate: Gate, name: str, kind: Kind, now: float) -> GateSnapshot:
-    buckets = tuple(
-        BucketSnapshot(k, b.rate, b.level(now))
-        for k, bs in (("rpm", gate.req), ("tpm", gate.tok))
-        for b in bs
+    buckets = tuple(BucketSnapshot("rpm", b.rate, b.level(now)) for b in gate.req) + tuple(
+        BucketSnapshot("tpm", b.rate, b.level(now)) for b in gate.tok
     )
     cap = gate.max_parallel
     return GateSnapshot(
@@ -172,9 +170,7 @@ def explain_group(
             memo[key] = ok
         return memo[key]
 
-    def visit(
-        node: GroupState | DeploymentState, edge: Edge | None, role: str
-    ) -> Explanation:
+    def visit(node: GroupState | DeploymentState, edge: Edge | None, role: str) -> Explanation:
         reasons = [] if edge is None else _reasons(edge, tokens, now, deadline, "reference: ")
         reasons += _reasons(node, tokens, now, deadline, "")
         ok = not reasons and admits(node)

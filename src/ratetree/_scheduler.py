@@ -54,7 +54,11 @@ class Scheduler:
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        if isinstance(allowed_fails, bool) or not isinstance(allowed_fails, int) or allowed_fails < 0:
+        if (
+            isinstance(allowed_fails, bool)
+            or not isinstance(allowed_fails, int)
+            or allowed_fails < 0
+        ):
             raise ValueError(f"allowed_fails must be an integer >= 0, got {allowed_fails!r}")
         self.allowed_fails = allowed_fails
         self.cooldown_time = _check_amount(cooldown_time, "cooldown_time")
@@ -223,4 +227,3 @@ class Scheduler:
     def __repr__(self) -> str:
         t = self._tree
         return f"<Scheduler {len(t.spec.groups)} groups, {len(t.deployments)} deployments>"
-
