@@ -116,7 +116,7 @@ def test_a_cycle_through_an_alias_is_found() -> None:
             [Group("g", [Member(deployment="d")])],
             [Deployment("d")],
             {"a": "nowhere"},
-            "unknown group",
+            "'nowhere', which is no group",
         ),
         (
             [Group("g", [Member(deployment="d")])],

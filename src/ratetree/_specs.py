@@ -7,7 +7,7 @@ mutated, so one spec can be shared, hashed and compared freely.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
@@ -40,6 +40,23 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _as_float(value: object) -> float:
+    """A number as a float; integers too large for a float become infinity."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf
+
+
+def show(value: object) -> str:
+    """repr() for messages, cut short: a huge value must not drown (or break) the error."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def parse_rates(value: object, what: str) -> tuple[Rate, ...]:
     """Turn ``30``, ``"30/minute"`` or ``"5/second;100/minute"`` into rates.
 
@@ -52,24 +69,24 @@ def parse_rates(value: object, what: str) -> tuple[Rate, ...]:
     if isinstance(value, Rate):
         return (value,)
     if _is_number(value):
-        amount = float(value)  # type: ignore[arg-type]
+        amount = _as_float(value)
         if not math.isfinite(amount) or amount <= 0:
-            raise ConfigError(f"{what} {value!r} must be a positive number")
+            raise ConfigError(f"{what} {show(value)} must be a positive number")
         return (Rate(amount, 60.0),)
     if isinstance(value, str):
         try:
             items = _limits.parse_many(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ConfigError(
-                f"{what} {value!r} is not a number or a rate such as '30/minute'"
+                f"{what} {show(value)} is not a number or a rate such as '30/minute'"
             ) from None
         rates = []
         for item in items:
-            if item.amount <= 0:
-                raise ConfigError(f"{what} {value!r} must allow a positive amount")
+            if not 0 < item.amount < math.inf:
+                raise ConfigError(f"{what} {show(value)} must allow a positive amount")
             rates.append(Rate(float(item.amount), float(item.get_expiry())))
         return tuple(rates)
-    raise ConfigError(f"{what} {value!r} is not a number or a rate string")
+    raise ConfigError(f"{what} {show(value)} is not a number or a rate string")
 
 
 def _check_parallel(value: object, what: str = "max_parallel_requests") -> int | None:
@@ -78,7 +95,7 @@ def _check_parallel(value: object, what: str = "max_parallel_requests") -> int |
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"{what} {value!r} must be a positive integer")
+        raise ConfigError(f"{what} {show(value)} must be a positive integer")
     return value
 
 
@@ -86,9 +103,10 @@ def check_weight(value: object, what: str = "weight") -> float | None:
     """Validate a weight: a finite number >= 0, or None. Raises ConfigError."""
     if value is None:
         return None
-    if not _is_number(value) or not math.isfinite(value) or value < 0:  # type: ignore[operator, arg-type]
-        raise ConfigError(f"{what} {value!r} must be a non-negative number")
-    return float(value)  # type: ignore[arg-type]
+    weight = _as_float(value) if _is_number(value) else math.nan
+    if not math.isfinite(weight) or weight < 0:
+        raise ConfigError(f"{what} {show(value)} must be a non-negative number")
+    return weight
 
 
 def check_order(value: object, what: str = "order") -> int | None:
@@ -96,7 +114,7 @@ def check_order(value: object, what: str = "order") -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ConfigError(f"{what} {value!r} must be an integer")
+        raise ConfigError(f"{what} {show(value)} must be an integer")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -106,14 +124,14 @@ def check_order(value: object, what: str = "order") -> int | None:
             return check_order(float(value) if "." in value else int(value.strip()), what)
         except ValueError:
             pass
-    raise ConfigError(f"{what} {value!r} must be an integer")
+    raise ConfigError(f"{what} {show(value)} must be an integer")
 
 
 def _rpm_rates(value: object) -> tuple[Rate, ...]:
     rates = parse_rates(value, "rpm")
     for rate in rates:
         if rate.amount < 1:
-            raise ConfigError(f"rpm {value!r} has a bucket smaller than one request")
+            raise ConfigError(f"rpm {show(value)} has a bucket smaller than one request")
     return rates
 
 
@@ -151,7 +169,7 @@ NO_LIMITS = Limits()
 def _nonempty_str(what: str) -> Any:
     def check(_inst: object, _attr: object, value: object) -> None:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{what} {value!r} must be a non-empty string")
+            raise ConfigError(f"{what} {show(value)} must be a non-empty string")
 
     return check
 
@@ -199,7 +217,24 @@ class Member:
 
 def _check_strategy(_inst: object, _attr: object, value: object) -> None:
     if value not in STRATEGIES:
-        raise ConfigError(f"strategy {value!r} is not one of {', '.join(STRATEGIES)}")
+        raise ConfigError(f"strategy {show(value)} is not one of {', '.join(STRATEGIES)}")
+
+
+# Typed converters (rather than bare ``tuple``) let mypy check callers' arguments.
+def _members(value: Iterable[Member]) -> tuple[Member, ...]:
+    return tuple(value)
+
+
+def _groups(value: Iterable[Group]) -> tuple[Group, ...]:
+    return tuple(value)
+
+
+def _deployments(value: Iterable[Deployment]) -> tuple[Deployment, ...]:
+    return tuple(value)
+
+
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
 
 
 @attrs.frozen
@@ -208,7 +243,7 @@ class Group:
     all traffic that passes through the group."""
 
     name: str = attrs.field(validator=_nonempty_str("group name"))
-    members: tuple[Member, ...] = attrs.field(converter=tuple)
+    members: tuple[Member, ...] = attrs.field(converter=_members)
     strategy: Strategy = attrs.field(default="shuffle", validator=_check_strategy)
     limits: Limits = NO_LIMITS
 
@@ -229,7 +264,7 @@ class TreeSpec:
     the aliases a router should not advertise. Built by hand or by :func:`load_litellm`.
     """
 
-    groups: tuple[Group, ...] = attrs.field(converter=tuple)
-    deployments: tuple[Deployment, ...] = attrs.field(converter=tuple)
+    groups: tuple[Group, ...] = attrs.field(converter=_groups)
+    deployments: tuple[Deployment, ...] = attrs.field(converter=_deployments)
     aliases: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
-    hidden: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    hidden: frozenset[str] = attrs.field(default=frozenset(), converter=_names)

@@ -3,7 +3,7 @@ member reference, tiers per group, and the weights each tier's strategy uses."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from ._buckets import NEVER
 from ._errors import ConfigError
@@ -26,7 +26,7 @@ class Tree:
         self.deployments: dict[str, DeploymentState] = {}
         self.groups: dict[str, GroupState] = {}
         self.edges: list[Edge] = []
-        self.aliases = resolve_aliases(spec)
+        self.aliases = resolve_aliases(spec.aliases, {g.name for g in spec.groups})
         _build(self, spec)
 
 
@@ -37,24 +37,23 @@ def _fail_unknown(group: Group, index: int, member: Member) -> ConfigError:
     )
 
 
-def resolve_aliases(spec: TreeSpec) -> dict[str, str]:
+def resolve_aliases(aliases: Mapping[str, str], groups: Collection[str]) -> dict[str, str]:
     """Map every alias to the group it finally names. Raises ConfigError for an alias that
     shadows a group, leads nowhere, or goes round in a cycle."""
-    names = {g.name for g in spec.groups}
     resolved: dict[str, str] = {}
-    for alias in spec.aliases:
-        if alias in names:
+    for alias in aliases:
+        if alias in groups:
             raise ConfigError(f"alias {alias!r} shadows group {alias!r}")
         chain = [alias]
-        target = spec.aliases[alias]
-        while target not in names:
+        while chain[-1] in aliases:
+            target = aliases[chain[-1]]
             if target in chain:
-                raise ConfigError(f"alias cycle: {' -> '.join([*chain, target])}")
-            if target not in spec.aliases:
-                raise ConfigError(f"alias {alias!r} refers to unknown group {target!r}")
+                cycle = " -> ".join([*chain[chain.index(target) :], target])
+                raise ConfigError(f"alias {alias!r} is part of a cycle: {cycle}")
             chain.append(target)
-            target = spec.aliases[target]
-        resolved[alias] = target
+        if chain[-1] not in groups:
+            raise ConfigError(f"alias {alias!r} leads to {chain[-1]!r}, which is no group")
+        resolved[alias] = chain[-1]
     return resolved
 
 
