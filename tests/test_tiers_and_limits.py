@@ -226,3 +226,12 @@ def test_a_request_only_some_paths_can_hold_waits_for_those() -> None:
     with pytest.raises(NoCapacity) as info:
         s.acquire("g", tokens=300)
     assert info.value.retry_after == pytest.approx(30.0)  # only "a" could ever hold 300
+
+
+@pytest.mark.parametrize("tokens", [None, "5", True])
+def test_a_token_count_that_is_no_number_is_a_value_error(tokens: object) -> None:
+    s = build([Group("g", [Member(deployment="d")])], [Deployment("d")])
+    with pytest.raises(ValueError, match="tokens"):
+        s.acquire("g", tokens=tokens)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="tokens"):
+        s.explain("g", tokens=tokens)  # type: ignore[arg-type]

@@ -96,6 +96,7 @@ class Explanation:
     order: int | None = None
     weight: float | None = None
     strategy: str | None = None
+    label: str | None = None
     children: tuple[Explanation, ...] = ()
 
     @property
@@ -113,7 +114,7 @@ class Explanation:
         return "\n".join(self._lines(0))
 
     def _lines(self, depth: int) -> list[str]:
-        bits = [self.name]
+        bits = [self.name if self.label is None else f"{self.name} ({self.label})"]
         if self.strategy:
             bits.append(f"[{self.strategy}]")
         if self.order is not None:
@@ -201,6 +202,7 @@ def explain_group(
             order=None if edge is None else edge.order,
             weight=None if edge is None else edge.weight,
             strategy=strategy,
+            label=node.spec.label if isinstance(node, DeploymentState) else None,
             children=tuple(children),
         )
 

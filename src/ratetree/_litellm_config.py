@@ -301,7 +301,7 @@ class _Builder:
             return deployment_id  # one deployment shared by several groups
         self.owners[deployment_id] = (definition, explicit is not None, entry)
         self.deployments[deployment_id] = Deployment(
-            deployment_id, limits, weight, payload=entry.raw
+            deployment_id, limits, weight, payload=entry.raw, label=entry.model
         )
         return deployment_id
 

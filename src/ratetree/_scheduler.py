@@ -138,7 +138,7 @@ class Scheduler:
         return None if isinstance(result, NoCapacity) else result
 
     def _acquire(self, group: str, tokens: float) -> Lease | NoCapacity:
-        if tokens:
+        if tokens.__class__ is not int or tokens < 0:  # the full check only off the hot path
             _check_amount(tokens, "tokens")
         root = self._group(group)
         if tokens > root.max_tokens:
@@ -207,9 +207,10 @@ class Scheduler:
 
     def explain(self, group: str, tokens: float = 0) -> Explanation:
         """What :meth:`acquire` would do now, and why each node would be passed over.
-        Consumes nothing. Raises UnknownGroup and ValueError as :meth:`acquire` does."""
-        if tokens:
-            _check_amount(tokens, "tokens")
+        Consumes nothing. Raises UnknownGroup for an unknown name and ValueError for a
+        token count that is not a finite number >= 0; a count no path can ever hold is
+        shown as such rather than raised."""
+        _check_amount(tokens, "tokens")
         root = self._group(group)
         with self._lock:
             now = self._clock()

@@ -177,12 +177,15 @@ def _nonempty_str(what: str) -> Any:
 @attrs.frozen
 class Deployment:
     """A leaf: one provider endpoint with its own limits. ``payload`` is opaque to ratetree
-    (for LiteLLM, the original model_list entry) and handed back on the lease."""
+    (for LiteLLM, the original model_list entry) and handed back on the lease; ``weight``
+    feeds the shuffle and round-robin strategies."""
 
     id: str = attrs.field(validator=_nonempty_str("deployment id"))
     limits: Limits = NO_LIMITS
     weight: float | None = attrs.field(default=None, converter=check_weight)
     payload: Any = attrs.field(default=None, eq=False, hash=False)
+    #: a human-readable name shown beside the id by ``explain`` (LiteLLM: the model string)
+    label: str | None = None
 
 
 @attrs.frozen
