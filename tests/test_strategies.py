@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
+from ratetree import Deployment, GateSnapshot, Group, Limits, Member, Scheduler, TreeSpec
 from ratetree.testing import FakeClock
 
 
@@ -173,3 +173,53 @@ def test_usage_based_picks_the_most_remaining_fraction_of_the_tightest_limit() -
     b_left = min(snap["b"].buckets[0].remaining / 100, snap["b"].buckets[1].remaining / 1000)
     expected = "a" if a_left > b_left else "b"
     assert s.acquire("g").deployment_id == expected
+
+
+def remaining_fraction(gate: GateSnapshot) -> float:
+    fractions = [b.remaining / b.rate.amount for b in gate.buckets]
+    if gate.max_parallel_requests is not None:
+        fractions.append(1 - gate.in_flight / gate.max_parallel_requests)
+    return min([1.0, *fractions])
+
+
+deployment_limits = st.builds(
+    Limits,
+    rpm=st.one_of(st.none(), st.integers(1, 6), st.sampled_from(["3/minute", "2/10 second"])),
+    tpm=st.one_of(st.none(), st.integers(100, 2000)),
+    max_parallel_requests=st.one_of(st.none(), st.integers(1, 3)),
+)
+
+
+@pytest.mark.parametrize("strategy", ["least-busy", "usage-based"])
+@given(
+    limits=st.lists(deployment_limits, min_size=1, max_size=6),
+    steps=st.lists(
+        st.tuples(st.sampled_from(["acquire", "release", "advance"]), st.integers(0, 500)),
+        max_size=60,
+    ),
+)
+def test_least_busy_and_usage_based_pick_a_best_open_member_at_every_step(
+    strategy: str, limits: list[Limits], steps: list[tuple[str, int]]
+) -> None:
+    clock = FakeClock()
+    s = flat(strategy, [Deployment(f"d{i}", lim) for i, lim in enumerate(limits)], clock=clock)
+    held = []
+    for action, amount in steps:
+        if action == "advance":
+            clock.advance(amount / 50)
+        elif action == "release" and held:
+            held.pop(amount % len(held)).release(tokens=amount)
+        elif action == "acquire":
+            snap = s.snapshot().deployments
+            open_ = {name: gate for name, gate in snap.items() if gate.open}
+            lease = s.try_acquire("g")
+            if not open_:
+                assert lease is None
+                continue
+            assert lease is not None
+            held.append(lease)
+            if strategy == "least-busy":
+                score = {n: -g.in_flight for n, g in open_.items()}
+            else:
+                score = {n: remaining_fraction(g) for n, g in open_.items()}
+            assert score[lease.deployment_id] >= max(score.values()) - 1e-9

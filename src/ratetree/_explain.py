@@ -43,7 +43,8 @@ class GateSnapshot:
 
 @attrs.frozen
 class Snapshot:
-    """Every gate of a scheduler at clock reading ``time``."""
+    """Every gate of a scheduler at clock reading ``time``: each group and deployment, and
+    each reference that carries limits (the others hold no state of their own)."""
 
     time: float
     groups: Mapping[str, GateSnapshot]
@@ -76,7 +77,9 @@ def take_snapshot(tree: Tree, now: float) -> Snapshot:
         deployments=MappingProxyType(
             {i: _gate_snapshot(d, i, "deployment", now) for i, d in tree.deployments.items()}
         ),
-        references=tuple(_gate_snapshot(e, e.name, "reference", now) for e in tree.edges),
+        references=tuple(
+            _gate_snapshot(e, e.name, "reference", now) for e in tree.edges if e.limited
+        ),
     )
 
 

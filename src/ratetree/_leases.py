@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._state import Edge
+
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
     from ._state import Item
@@ -40,7 +42,7 @@ class Lease:
     @property
     def path(self) -> tuple[str, ...]:
         """Names from the requested group down to the deployment id."""
-        return (self.group, *(item.name for item in self._items[2::2]))
+        return (self.group, *(i.name for i in self._items[1:] if not isinstance(i, Edge)))
 
     @property
     def released(self) -> bool:

@@ -223,6 +223,7 @@ class Scheduler:
         flight and cooldown."""
         with self._lock:
             now = self._clock()
+            self._wake.drain(now + tolerance(now))
             return take_snapshot(self._tree, now)
 
     def __repr__(self) -> str:

@@ -13,14 +13,53 @@ import random
 
 from ._buckets import NEVER
 from ._state import DeploymentState, Edge, GroupState, Item, Wakeups
+from ._tiers import Tier
 
 
 def select(
     root: GroupState, tokens: float, now: float, deadline: float, rng: random.Random
 ) -> list[Item] | None:
-    """The path ``[root, edge, node, ..., deployment]`` that admits the request, or None."""
+    """The gates a request would pass, ``[root, (edge,) node, ..., deployment]``, or None.
+
+    Only references that carry limits are listed: the others hold no state. The common
+    case, where the strategy's first pick at every level takes the request, runs as a flat
+    loop; anything else goes to the full search, which passes members over and backtracks.
+    """
     if not root.is_open:
         return None
+    path: list[Item] = [root]
+    node: GroupState = root
+    charged: list[tuple[Tier, Edge]] = []
+    while True:
+        if tokens and node.tok and not node.fits(tokens, deadline):
+            return None if node is root else _search(root, tokens, now, deadline, rng)
+        for tier in node.tiers:
+            if tier.open:
+                break
+        edge = tier.pick(rng, now)
+        if edge is None:  # pragma: no cover - an open group always has an open member
+            return _search(root, tokens, now, deadline, rng)
+        if edge.limited:
+            if tokens and edge.tok and not edge.fits(tokens, deadline):
+                return _search(root, tokens, now, deadline, rng)
+            path.append(edge)
+        if tier.charges:
+            charged.append((tier, edge))
+        child = edge.child
+        path.append(child)
+        if isinstance(child, GroupState):
+            node = child
+            continue
+        if tokens and child.tok and not child.fits(tokens, deadline):
+            return _search(root, tokens, now, deadline, rng)
+        for tier, edge in charged:
+            tier.charge(edge)
+        return path
+
+
+def _search(
+    root: GroupState, tokens: float, now: float, deadline: float, rng: random.Random
+) -> list[Item] | None:
     path: list[Item] = [root]
     return path if _descend(root, tokens, now, deadline, rng, path) else None
 
@@ -65,29 +104,39 @@ def _enter(
     if tokens and edge.tok and not edge.fits(tokens, deadline):
         return False
     child = edge.child
-    path.append(edge)
+    mark = len(path)
+    if edge.limited:
+        path.append(edge)
     path.append(child)
     if isinstance(child, GroupState):
         if _descend(child, tokens, now, deadline, rng, path):
             return True
     elif not tokens or not child.tok or child.fits(tokens, deadline):
         return True
-    del path[-2:]
+    del path[mark:]
     return False
 
 
 def commit(path: list[Item], tokens: float, now: float, deadline: float, wake: Wakeups) -> None:
     """Take one request and ``tokens`` from every gate on ``path``."""
     for item in path:
-        for b in item.req:
-            b.take(1, now)
-        if tokens:
-            for b in item.tok:
-                b.take(tokens, now)
         item.in_flight += 1
-    for item in reversed(path):
         if item.limited:
-            wake.refresh(item, deadline)
+            still_open = item.in_flight < item.max_parallel
+            for b in item.req:
+                full_at = b.full_at
+                b.full_at = full_at = (full_at if full_at > now else now) + b.interval
+                if full_at + b.interval - b.period > deadline:
+                    still_open = False
+            if tokens:
+                for b in item.tok:
+                    b.take(tokens, now)
+                    if b.full_at - b.period > deadline:
+                        still_open = False
+            if not still_open:
+                wake.refresh(item, deadline)
+        for edge in item.watchers:
+            edge.tier.update(edge)
 
 
 def settle(
@@ -103,15 +152,18 @@ def settle(
     diff = 0.0 if actual is None else actual - reserved
     for item in path:
         item.in_flight -= 1
-        if diff > 0:
-            for b in item.tok:
-                b.take(diff, now)
-        elif diff < 0:
-            for b in item.tok:
-                b.give_back(-diff, now)
-    for item in reversed(path):
         if item.limited:
-            wake.refresh(item, deadline)
+            if diff > 0:
+                for b in item.tok:
+                    b.take(diff, now)
+            elif diff < 0:
+                for b in item.tok:
+                    b.give_back(-diff, now)
+            # Fewer leases and refunds can only open a gate; an extra charge can close it.
+            if not item.is_open or (diff > 0 and item.tok):
+                wake.refresh(item, deadline)
+        for edge in item.watchers:
+            edge.tier.update(edge)
 
 
 def earliest(root: GroupState, tokens: float) -> float:

@@ -40,6 +40,7 @@ class Gate:
         "req",
         "tok",
         "wake_at",
+        "watchers",
     )
 
     def __init__(self, limits: Limits) -> None:
@@ -54,6 +55,8 @@ class Gate:
         self.wake_at: float | None = None
         # Only a limited gate can close by itself; others follow their children.
         self.limited = bool(limits)
+        # Members whose place in a least-busy or usage-based index depends on this gate.
+        self.watchers: tuple[Edge, ...] = ()
 
     def ready_at(self, tokens: float) -> float:
         """Earliest moment this gate's own buckets and cooldown let the request through,
@@ -115,13 +118,15 @@ class Edge(Gate):
     __slots__ = (
         "child",
         "index",
+        "load",
+        "load_pos",
         "open_pos",
         "order",
         "parent",
         "rr_finish",
         "rr_start",
-        "rr_ver",
         "tier",
+        "version",
         "weight",
     )
 
@@ -134,9 +139,12 @@ class Edge(Gate):
         self.index = -1  # position in its tier; set by the tier
         self.open_pos = -1  # position in the tier's open list, -1 while not listed
         self.tier: Tier = None  # type: ignore[assignment]  # set when the tier is built
-        self.rr_start = 0.0
+        # Strategy bookkeeping; an edge sits in exactly one tier, so one kind at a time.
+        self.version = 0  # invalidates lazy heap entries (round-robin, usage-based)
+        self.rr_start = 0.0  # virtual start and finish times (round-robin)
         self.rr_finish = 0.0
-        self.rr_ver = 0
+        self.load = 0  # leases in flight below, as last filed (least-busy)
+        self.load_pos = -1
 
     @property
     def name(self) -> str:

@@ -7,7 +7,9 @@ costs O(log n) for shuffle and round-robin however many members are exhausted.
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 import random
 from collections.abc import Sequence
 
@@ -19,6 +21,8 @@ class Tier:
     """Members of one group that share an ``order``; keeps the list of open ones."""
 
     __slots__ = ("edges", "open", "order")
+    #: whether ``charge`` does anything, so the selector can skip calling it
+    charges = False
 
     def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
         self.order = order
@@ -52,6 +56,9 @@ class Tier:
     def charge(self, edge: Edge) -> None:
         """``edge`` was chosen and admitted: account for it (round-robin only)."""
 
+    def update(self, edge: Edge) -> None:
+        """A gate this member's rank depends on has changed (least-busy, usage-based)."""
+
     def _zero_weight_pick(self, rng: random.Random) -> Edge | None:
         # Members that lack the tier's weight key weigh 0: they serve only when no
         # weighted member can, so the group stays work-conserving.
@@ -62,11 +69,13 @@ class Tier:
 class ShuffleTier(Tier):
     """Weighted random choice over open members, through a Fenwick tree of weights."""
 
-    __slots__ = ("_eps", "_fenwick", "_top", "open_weight")
+    __slots__ = ("_cumulative", "_eps", "_fenwick", "_top", "_total", "open_weight")
 
     def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
         super().__init__(order, edges)
-        self._eps = 1e-9 * sum(e.weight for e in self.edges)
+        self._cumulative = list(itertools.accumulate(e.weight for e in self.edges))
+        self._total = self._cumulative[-1]
+        self._eps = 1e-9 * self._total
         top = 1
         while top * 2 <= len(self.edges):
             top *= 2
@@ -119,6 +128,9 @@ class ShuffleTier(Tier):
         return pos
 
     def pick(self, rng: random.Random, now: float) -> Edge | None:
+        if len(self.open) == len(self.edges) and self._total > 0:
+            # Nobody is closed: a bisection in C over fixed sums beats the Fenwick walk.
+            return self.edges[bisect.bisect(self._cumulative, rng.random() * self._total)]
         for _ in range(2):
             if self.open_weight <= self._eps:
                 break
@@ -142,6 +154,7 @@ class RoundRobinTier(Tier):
     """
 
     __slots__ = ("_eligible", "_vtime", "_waiting", "_weight")
+    charges = True
 
     def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
         super().__init__(order, edges)
@@ -165,20 +178,22 @@ class RoundRobinTier(Tier):
         super().remove(edge)
         if edge.weight:
             self._weight -= edge.weight
-            edge.rr_ver += 1
+            edge.version += 1
 
     def _push(self, edge: Edge) -> None:
-        edge.rr_ver += 1
+        edge.version += 1
         if edge.rr_start <= self._vtime * (1 + 1e-12):
-            heapq.heappush(self._eligible, (edge.rr_finish, edge.index, edge.rr_ver))
+            heapq.heappush(self._eligible, (edge.rr_finish, edge.index, edge.version))
+            compact(self._eligible, self.edges)
         else:
-            heapq.heappush(self._waiting, (edge.rr_start, edge.index, edge.rr_ver))
+            heapq.heappush(self._waiting, (edge.rr_start, edge.index, edge.version))
+            compact(self._waiting, self.edges)
 
     def _live_top(self, heap: list[tuple[float, int, int]]) -> tuple[float, int, int] | None:
         edges = self.edges
         while heap:
             top = heap[0]
-            if edges[top[1]].rr_ver == top[2]:
+            if edges[top[1]].version == top[2]:
                 return top
             heapq.heappop(heap)
         return None
@@ -213,43 +228,127 @@ class RoundRobinTier(Tier):
 
 
 class LeastBusyTier(Tier):
-    """The open member with the fewest leases in flight below it; ties broken at random."""
+    """The open member with the fewest leases in flight below it; ties broken at random.
 
-    __slots__ = ()
+    Open members are filed in lists by load (a bucket queue), so a pick is O(1) and a
+    lease that starts or ends moves one member between neighbouring lists.
+    """
+
+    __slots__ = ("_levels", "_lowest")
+
+    def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
+        super().__init__(order, edges)
+        self._levels: dict[int, list[Edge]] = {}
+        self._lowest = 0
+
+    def add(self, edge: Edge) -> None:
+        super().add(edge)
+        self._file(edge, edge.child.in_flight)
+
+    def remove(self, edge: Edge) -> None:
+        super().remove(edge)
+        self._unfile(edge)
+
+    def update(self, edge: Edge) -> None:
+        if edge.open_pos >= 0:
+            self._unfile(edge)
+            self._file(edge, edge.child.in_flight)
+
+    def _file(self, edge: Edge, load: int) -> None:
+        level = self._levels.setdefault(load, [])
+        edge.load = load
+        edge.load_pos = len(level)
+        level.append(edge)
+        if load < self._lowest:
+            self._lowest = load
+
+    def _unfile(self, edge: Edge) -> None:
+        level = self._levels[edge.load]
+        last = level.pop()
+        if last is not edge:
+            level[edge.load_pos] = last
+            last.load_pos = edge.load_pos
+        edge.load_pos = -1
 
     def pick(self, rng: random.Random, now: float) -> Edge | None:
-        best: Edge | None = None
-        best_load = NEVER
-        ties = 0
-        for edge in self.open:
-            load = edge.child.in_flight
-            if load < best_load:
-                best, best_load, ties = edge, load, 1
-            elif load == best_load:
-                ties += 1
-                if rng.random() * ties < 1:  # reservoir sampling over the ties
-                    best = edge
-        return best
+        if not self.open:
+            return None
+        levels = self._levels
+        lowest = self._lowest
+        while not levels.get(lowest):  # loads move by one, so this walk is short
+            lowest += 1
+        self._lowest = lowest
+        level = levels[lowest]
+        return level[int(rng.random() * len(level))]
 
 
 class UsageBasedTier(Tier):
-    """The open member with the largest remaining fraction of its tightest limit."""
+    """The open member with the largest remaining fraction of its tightest limit.
 
-    __slots__ = ()
+    A bucket's remaining fraction at t is ``1 - max(0, full_at - t) / period``. When every
+    bucket of every member (reference and target) has the same period and none has an
+    in-flight cap, the member that will be full again soonest is also the one with the
+    most left *at any t*, so a heap on that moment gives the exact answer in O(log n).
+    Otherwise the fractions are compared directly over the open members. Ties go to the
+    member that has been full the longest, then to the first listed.
+    """
+
+    __slots__ = ("_heap", "_indexed")
+
+    def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
+        super().__init__(order, edges)
+        gates = [g for e in self.edges for g in (e, e.child)]
+        periods = {b.period for g in gates for b in (*g.req, *g.tok)}
+        self._indexed = len(periods) <= 1 and all(g.max_parallel == NEVER for g in gates)
+        self._heap: list[tuple[float, int, int]] = []  # (full again at, index, version)
+
+    def add(self, edge: Edge) -> None:
+        super().add(edge)
+        if self._indexed:
+            self._push(edge)
+
+    def remove(self, edge: Edge) -> None:
+        super().remove(edge)
+        edge.version += 1
+
+    def update(self, edge: Edge) -> None:
+        if self._indexed and edge.open_pos >= 0:
+            self._push(edge)
+
+    def _push(self, edge: Edge) -> None:
+        edge.version += 1
+        heapq.heappush(self._heap, (refilled_at(edge), edge.index, edge.version))
+        compact(self._heap, self.edges)
 
     def pick(self, rng: random.Random, now: float) -> Edge | None:
+        if self._indexed:
+            heap, edges = self._heap, self.edges
+            while heap:
+                _, index, version = heap[0]
+                if edges[index].version == version:
+                    return edges[index]
+                heapq.heappop(heap)
+            return None
         best: Edge | None = None
-        best_room = -NEVER
-        ties = 0
+        best_key = (NEVER, NEVER, 0)
         for edge in self.open:
             room = min(headroom(edge, now), headroom(edge.child, now))
-            if room > best_room:
-                best, best_room, ties = edge, room, 1
-            elif room == best_room:
-                ties += 1
-                if rng.random() * ties < 1:
-                    best = edge
+            key = (-room, refilled_at(edge), edge.index)
+            if key < best_key:
+                best, best_key = edge, key
         return best
+
+
+def compact(heap: list[tuple[float, int, int]], edges: list[Edge]) -> None:
+    """Drop dead entries once they outnumber the live ones, so a lazy heap stays small."""
+    if len(heap) > 4 * len(edges) + 64:
+        heap[:] = [entry for entry in heap if edges[entry[1]].version == entry[2]]
+        heapq.heapify(heap)
+
+
+def refilled_at(edge: Edge) -> float:
+    """The moment every bucket on ``edge`` and its target is full again."""
+    return max((b.full_at for g in (edge, edge.child) for b in (*g.req, *g.tok)), default=-NEVER)
 
 
 def headroom(gate: Gate, now: float) -> float:

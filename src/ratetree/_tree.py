@@ -9,7 +9,7 @@ from ._buckets import NEVER
 from ._errors import ConfigError
 from ._specs import Group, Limits, Member, TreeSpec
 from ._state import DeploymentState, Edge, GroupState, Node
-from ._tiers import TIER_CLASSES, Tier
+from ._tiers import TIER_CLASSES, LeastBusyTier, Tier, UsageBasedTier
 
 # Weight keys in the order LiteLLM's simple-shuffle looks for them; "count" (one per
 # deployment) stands for "uniform" so that a group member weighs as much as it holds.
@@ -214,6 +214,12 @@ def _make_tiers(
         for i in idx:
             tier.add(edges[i])
         state.tiers.append(tier)
+        if isinstance(tier, (LeastBusyTier, UsageBasedTier)):
+            for i in idx:
+                edge = edges[i]
+                edge.child.watchers += (edge,)
+                if isinstance(tier, UsageBasedTier) and edge.limited:
+                    edge.watchers += (edge,)
     state.open_edges = len(edges)
 
 
