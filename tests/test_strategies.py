@@ -223,3 +223,63 @@ def test_least_busy_and_usage_based_pick_a_best_open_member_at_every_step(
             else:
                 score = {n: remaining_fraction(g) for n, g in open_.items()}
             assert score[lease.deployment_id] >= max(score.values()) - 1e-9
+
+
+def test_usage_based_ranks_a_group_member_by_its_best_path_so_composition_spreads_load() -> None:
+    deployments = [Deployment(f"d{i}", Limits(rpm=10)) for i in range(12)]
+    groups = [
+        Group(
+            f"sub{j}", [Member(deployment=f"d{i}") for i in range(3 * j, 3 * j + 3)], "usage-based"
+        )
+        for j in range(4)
+    ]
+    groups.append(Group("top", [Member(group=f"sub{j}") for j in range(4)], "usage-based"))
+    s = Scheduler(TreeSpec(groups, deployments), clock=FakeClock(), rng=random.Random(0))
+    first_round = Counter(s.acquire("top").deployment_id for _ in range(12))
+    assert first_round == {f"d{i}": 1 for i in range(12)}
+
+
+@given(
+    rpms=st.lists(st.lists(st.integers(1, 8), min_size=1, max_size=4), min_size=1, max_size=4),
+    group_rpm=st.lists(st.one_of(st.none(), st.integers(2, 20)), min_size=4, max_size=4),
+    steps=st.lists(st.sampled_from(["acquire", "release", "advance"]), max_size=50),
+)
+def test_usage_based_over_groups_picks_the_path_with_the_most_left(
+    rpms: list[list[int]], group_rpm: list[int | None], steps: list[str]
+) -> None:
+    clock = FakeClock()
+    deployments, groups, paths = [], [], {}
+    for j, sub in enumerate(rpms):
+        names = []
+        for i, rpm in enumerate(sub):
+            deployments.append(Deployment(f"d{j}.{i}", Limits(rpm=rpm)))
+            names.append(f"d{j}.{i}")
+            paths[f"d{j}.{i}"] = (f"g{j}", f"d{j}.{i}")
+        groups.append(
+            Group(
+                f"g{j}",
+                [Member(deployment=n) for n in names],
+                "usage-based",
+                Limits(rpm=group_rpm[j]),
+            )
+        )
+    groups.append(Group("top", [Member(group=f"g{j}") for j in range(len(rpms))], "usage-based"))
+    s = Scheduler(TreeSpec(groups, deployments), clock=clock, rng=random.Random(0))
+    held = []
+    for step in steps:
+        if step == "advance":
+            clock.advance(1.7)
+        elif step == "release" and held:
+            held.pop(0).release()
+        elif step == "acquire":
+            snap = s.snapshot()
+            room = {
+                d: min(remaining_fraction(snap.groups[g]), remaining_fraction(snap.deployments[d]))
+                for d, (g, _) in paths.items()
+                if snap.deployments[d].open and snap.groups[g].open
+            }
+            lease = s.try_acquire("top")
+            assert (lease is None) == (not room)
+            if lease is not None:
+                held.append(lease)
+                assert room[lease.deployment_id] >= max(room.values()) - 1e-9

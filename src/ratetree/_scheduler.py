@@ -149,7 +149,8 @@ class Scheduler:
         with self._lock:
             now = self._clock()
             deadline = now + tolerance(now)
-            self._wake.drain(deadline)
+            if self._wake.due(deadline):
+                self._wake.drain(deadline)
             path = select(root, tokens, now, deadline, self._rng)
             if path is not None:
                 commit(path, tokens, now, deadline, self._wake)
@@ -168,7 +169,7 @@ class Scheduler:
     def _finish(
         self, lease: Lease, tokens: float | None, retry_after: float | None, *, failed: bool
     ) -> None:
-        if tokens is not None:
+        if tokens is not None and (tokens.__class__ is not int or tokens < 0):
             _check_amount(tokens, "tokens")
         if retry_after is not None:
             _check_amount(retry_after, "retry_after")
@@ -178,7 +179,8 @@ class Scheduler:
             lease._open = False
             now = self._clock()
             deadline = now + tolerance(now)
-            self._wake.drain(deadline)
+            if self._wake.due(deadline):
+                self._wake.drain(deadline)
             items = lease._items
             if failed:
                 deployment = items[-1]

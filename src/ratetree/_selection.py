@@ -81,15 +81,15 @@ def _descend(
         edge = tier.pick(rng, now)
         while edge is not None:
             if _enter(edge, tokens, now, deadline, rng, path):
-                for e in passed:
-                    tier.readd(e)
-                tier.charge(edge)
-                return True
+                break
             tier.remove(edge)
             passed.append(edge)
             edge = tier.pick(rng, now)
         for e in passed:
             tier.readd(e)
+        if edge is not None:
+            tier.charge(edge)
+            return True
     return False
 
 

@@ -163,6 +163,11 @@ class Wakeups:
         self._heap: list[tuple[float, int, Any]] = []
         self._seq = 0
 
+    def due(self, deadline: float) -> bool:
+        """Whether a wake-up is due by ``deadline`` (cheap; call before :meth:`drain`)."""
+        heap = self._heap
+        return bool(heap) and heap[0][0] <= deadline
+
     def drain(self, deadline: float) -> None:
         """Re-check every gate whose wake-up is due by ``deadline``."""
         heap = self._heap

@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 
 from ._buckets import NEVER
-from ._state import Edge, Gate
+from ._state import Edge, Gate, GroupState
 
 
 class Tier:
@@ -189,38 +189,46 @@ class RoundRobinTier(Tier):
             heapq.heappush(self._waiting, (edge.rr_start, edge.index, edge.version))
             compact(self._waiting, self.edges)
 
-    def _live_top(self, heap: list[tuple[float, int, int]]) -> tuple[float, int, int] | None:
-        edges = self.edges
-        while heap:
-            top = heap[0]
-            if edges[top[1]].version == top[2]:
-                return top
-            heapq.heappop(heap)
-        return None
-
     def pick(self, rng: random.Random, now: float) -> Edge | None:
-        waiting, eligible, edges = self._waiting, self._eligible, self.edges
-        top = self._live_top(waiting)
-        if top is not None and not self._live_top(eligible):
-            # Nobody is eligible: let virtual time jump to the earliest start (WF2Q+).
-            self._vtime = max(self._vtime, top[0])
+        eligible, waiting, edges = self._eligible, self._waiting, self.edges
+        pop, push = heapq.heappop, heapq.heappush
+        while eligible and edges[eligible[0][1]].version != eligible[0][2]:
+            pop(eligible)  # dead entry
         limit = self._vtime * (1 + 1e-12)
-        while top is not None and top[0] <= limit:
-            heapq.heappop(waiting)
-            edge = edges[top[1]]
-            heapq.heappush(eligible, (edge.rr_finish, top[1], top[2]))
-            top = self._live_top(waiting)
-        best = self._live_top(eligible)
-        if best is None:
+        while waiting:
+            start, index, version = waiting[0]
+            edge = edges[index]
+            if edge.version != version:
+                pop(waiting)
+                continue
+            if start > limit:
+                if eligible:
+                    break
+                # Nobody is eligible: virtual time jumps to the earliest start (WF2Q+).
+                self._vtime = start
+                limit = start * (1 + 1e-12)
+            pop(waiting)
+            push(eligible, (edge.rr_finish, index, version))
+        if not eligible:
             return self._zero_weight_pick(rng)
-        return edges[best[1]]
+        return edges[eligible[0][1]]
 
     def charge(self, edge: Edge) -> None:
         if not edge.weight:
             return
         self._vtime += 1.0 / self._weight
+        eligible = self._eligible
+        picked = bool(eligible) and eligible[0][1] == edge.index and eligible[0][2] == edge.version
         edge.rr_start = edge.rr_finish
         edge.rr_finish = edge.rr_start + 1.0 / edge.weight
+        if picked and edge.rr_start <= self._vtime * (1 + 1e-12):
+            # Usually the member just picked is still on top: replace its entry in place
+            # rather than leave a dead one behind.
+            edge.version += 1
+            heapq.heapreplace(eligible, (edge.rr_finish, edge.index, edge.version))
+            return
+        if picked:
+            heapq.heappop(eligible)
         self._push(edge)
 
     def readd(self, edge: Edge) -> None:
@@ -286,56 +294,81 @@ class UsageBasedTier(Tier):
     """The open member with the largest remaining fraction of its tightest limit.
 
     A bucket's remaining fraction at t is ``1 - max(0, full_at - t) / period``. When every
-    bucket of every member (reference and target) has the same period and none has an
-    in-flight cap, the member that will be full again soonest is also the one with the
-    most left *at any t*, so a heap on that moment gives the exact answer in O(log n).
-    Otherwise the fractions are compared directly over the open members. Ties go to the
-    member that has been full the longest, then to the first listed.
+    bucket below the tier has the same period, no gate has an in-flight cap and every
+    group below is usage-based too (``indexed``), the member whose path will be full again
+    soonest has the most left *at any t*, so a heap on that moment answers exactly in
+    O(log n). A group member's moment is that of the best path through it, kept current
+    by pushing every change of a tier's best up to the references that watch its group,
+    so a composed group ranks its deployments as the flattened one would.
+
+    Otherwise the fractions of each member's own gates are compared over the open members.
+    Ties go to the member that has been full the longest, then to the first listed.
     """
 
-    __slots__ = ("_heap", "_indexed")
+    __slots__ = ("_heap", "indexed", "owner")
 
     def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
         super().__init__(order, edges)
-        gates = [g for e in self.edges for g in (e, e.child)]
-        periods = {b.period for g in gates for b in (*g.req, *g.tok)}
-        self._indexed = len(periods) <= 1 and all(g.max_parallel == NEVER for g in gates)
+        self.indexed = False  # set by the tree builder before members are added
+        self.owner: GroupState | None = None
         self._heap: list[tuple[float, int, int]] = []  # (full again at, index, version)
 
     def add(self, edge: Edge) -> None:
         super().add(edge)
-        if self._indexed:
+        if self.indexed:
+            before = self.best_refill()
             self._push(edge)
+            self._propagate(before)
 
     def remove(self, edge: Edge) -> None:
         super().remove(edge)
+        before = self.best_refill() if self.indexed else 0.0
         edge.version += 1
+        if self.indexed:
+            self._propagate(before)
 
     def update(self, edge: Edge) -> None:
-        if self._indexed and edge.open_pos >= 0:
+        if self.indexed and edge.open_pos >= 0:
+            before = self.best_refill()
             self._push(edge)
+            self._propagate(before)
 
     def _push(self, edge: Edge) -> None:
         edge.version += 1
         heapq.heappush(self._heap, (refilled_at(edge), edge.index, edge.version))
         compact(self._heap, self.edges)
 
+    def _propagate(self, before: float) -> None:
+        owner = self.owner
+        if owner is not None and owner.watchers and self.best_refill() != before:
+            for edge in owner.watchers:
+                edge.tier.update(edge)
+
+    def best_refill(self) -> float:
+        """When the best open member's path is full again; NEVER if none is open."""
+        heap, edges = self._heap, self.edges
+        while heap:
+            _, index, version = heap[0]
+            if edges[index].version == version:
+                return heap[0][0]
+            heapq.heappop(heap)
+        return NEVER
+
     def pick(self, rng: random.Random, now: float) -> Edge | None:
-        if self._indexed:
-            heap, edges = self._heap, self.edges
-            while heap:
-                _, index, version = heap[0]
-                if edges[index].version == version:
-                    return edges[index]
-                heapq.heappop(heap)
-            return None
+        if self.indexed:
+            return self.edges[self._heap[0][1]] if self.best_refill() != NEVER else None
         best: Edge | None = None
-        best_key = (NEVER, NEVER, 0)
+        best_key = (NEVER, NEVER)
+        ties = 0
         for edge in self.open:
             room = min(headroom(edge, now), headroom(edge.child, now))
-            key = (-room, refilled_at(edge), edge.index)
+            key = (-room, refilled_at(edge))
             if key < best_key:
-                best, best_key = edge, key
+                best, best_key, ties = edge, key, 1
+            elif key == best_key:
+                ties += 1
+                if rng.random() * ties < 1:  # reservoir sampling over the ties
+                    best = edge
         return best
 
 
@@ -347,8 +380,18 @@ def compact(heap: list[tuple[float, int, int]], edges: list[Edge]) -> None:
 
 
 def refilled_at(edge: Edge) -> float:
-    """The moment every bucket on ``edge`` and its target is full again."""
-    return max((b.full_at for g in (edge, edge.child) for b in (*g.req, *g.tok)), default=-NEVER)
+    """The moment every bucket on ``edge``, its target and (for an indexed usage-based
+    group) the target's best path is full again."""
+    moment = max((b.full_at for g in (edge, edge.child) for b in (*g.req, *g.tok)), default=-NEVER)
+    child = edge.child
+    if isinstance(child, GroupState):
+        for tier in child.tiers:
+            if tier.open and isinstance(tier, UsageBasedTier) and tier.indexed:
+                best = tier.best_refill()
+                if best > moment:
+                    moment = best
+                break
+    return moment
 
 
 def headroom(gate: Gate, now: float) -> float:

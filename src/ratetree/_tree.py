@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping
 from ._buckets import NEVER
 from ._errors import ConfigError
 from ._specs import Group, Limits, Member, TreeSpec
-from ._state import DeploymentState, Edge, GroupState, Node
+from ._state import DeploymentState, Edge, Gate, GroupState, Node
 from ._tiers import TIER_CLASSES, LeastBusyTier, Tier, UsageBasedTier
 
 # Weight keys in the order LiteLLM's simple-shuffle looks for them; "count" (one per
@@ -115,6 +115,27 @@ def _check_spec(spec: TreeSpec, aliases: Mapping[str, str]) -> dict[str, list[st
     return children
 
 
+class _Shape:
+    """What a subtree's limits look like, to decide whether usage-based can use a heap:
+    the set of bucket periods in it, and whether every gate is free of in-flight caps and
+    every group in it is usage-based."""
+
+    __slots__ = ("periods", "rankable")
+
+    def __init__(self, periods: set[float], rankable: bool) -> None:
+        self.periods = periods
+        self.rankable = rankable
+
+    @classmethod
+    def of(cls, gate: Gate, *, usage_based: bool = True) -> _Shape:
+        periods = {b.period for b in (*gate.req, *gate.tok)}
+        return cls(periods, usage_based and gate.max_parallel == NEVER)
+
+    def join(self, *others: _Shape) -> _Shape:
+        periods = self.periods.union(*(o.periods for o in others))
+        return _Shape(periods, self.rankable and all(o.rankable for o in others))
+
+
 def _build(tree: Tree, spec: TreeSpec) -> None:
     children = _check_spec(spec, tree.aliases)
     for d in spec.deployments:
@@ -150,6 +171,7 @@ def _build(tree: Tree, spec: TreeSpec) -> None:
             "tpm": _per_minute(d.limits, "tpm"),
             "count": 1.0,
         }
+    shapes = {id(d): _Shape.of(d) for d in tree.deployments.values()}
     specs = {g.name: g for g in spec.groups}
     group_keys: dict[str, dict[str, float | None]] = {}
     for name in order:
@@ -186,7 +208,12 @@ def _build(tree: Tree, spec: TreeSpec) -> None:
             )
             for k in (*WEIGHT_KEYS, "count")
         }
-        _make_tiers(state, group, edges, member_keys)
+        for edge in edges:
+            shapes[id(edge)] = _Shape.of(edge).join(shapes[id(edge.child)])
+        shapes[id(state)] = _Shape.of(state, usage_based=group.strategy == "usage-based").join(
+            *(shapes[id(e)] for e in edges)
+        )
+        _make_tiers(state, group, edges, member_keys, shapes)
         state.max_tokens = _max_tokens(state)
 
 
@@ -195,6 +222,7 @@ def _make_tiers(
     group: Group,
     edges: list[Edge],
     member_keys: list[dict[str, float | None]],
+    shapes: dict[int, _Shape],
 ) -> None:
     by_order: dict[int | None, list[int]] = {}
     for i, edge in enumerate(edges):
@@ -211,6 +239,11 @@ def _make_tiers(
         for i in idx:
             edges[i].weight = float(member_keys[i][key] or 0.0)
         tier: Tier = tier_class(o, [edges[i] for i in idx])
+        if isinstance(tier, UsageBasedTier):
+            tier.owner = state
+            tier.indexed = all(shapes[id(edges[i])].rankable for i in idx) and (
+                len(set().union(*(shapes[id(edges[i])].periods for i in idx))) <= 1
+            )
         for i in idx:
             tier.add(edges[i])
         state.tiers.append(tier)
