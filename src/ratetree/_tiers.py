@@ -143,98 +143,6 @@ class ShuffleTier(Tier):
         return self._zero_weight_pick(rng)
 
 
-class RoundRobinTier(Tier):
-    """Smooth weighted round-robin as WF2Q+ does it: among members whose virtual start
-    time has come, the one with the earliest virtual finish time goes next.
-
-    With ample capacity each member's count stays within one pick of its exact share
-    ``picks * weight / total_weight``; members that were closed rejoin at the current
-    virtual time instead of claiming the turns they missed. Both heaps are lazy: an
-    entry is live only while its version matches the member's.
-    """
-
-    __slots__ = ("_eligible", "_vtime", "_waiting", "_weight")
-    charges = True
-
-    def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
-        super().__init__(order, edges)
-        self._vtime = 0.0
-        self._weight = 0.0
-        self._eligible: list[tuple[float, int, int]] = []  # (finish, index, version)
-        self._waiting: list[tuple[float, int, int]] = []  # (start, index, version)
-
-    def add(self, edge: Edge, *, rejoin: bool = True) -> None:
-        super().add(edge)
-        if not edge.weight:
-            return
-        self._weight += edge.weight
-        if rejoin:
-            if edge.rr_start < self._vtime:
-                edge.rr_start = self._vtime
-            edge.rr_finish = edge.rr_start + 1.0 / edge.weight
-        self._push(edge)
-
-    def remove(self, edge: Edge) -> None:
-        super().remove(edge)
-        if edge.weight:
-            self._weight -= edge.weight
-            edge.version += 1
-
-    def _push(self, edge: Edge) -> None:
-        edge.version += 1
-        if edge.rr_start <= self._vtime * (1 + 1e-12):
-            heapq.heappush(self._eligible, (edge.rr_finish, edge.index, edge.version))
-            compact(self._eligible, self.edges)
-        else:
-            heapq.heappush(self._waiting, (edge.rr_start, edge.index, edge.version))
-            compact(self._waiting, self.edges)
-
-    def pick(self, rng: random.Random, now: float) -> Edge | None:
-        eligible, waiting, edges = self._eligible, self._waiting, self.edges
-        pop, push = heapq.heappop, heapq.heappush
-        while eligible and edges[eligible[0][1]].version != eligible[0][2]:
-            pop(eligible)  # dead entry
-        limit = self._vtime * (1 + 1e-12)
-        while waiting:
-            start, index, version = waiting[0]
-            edge = edges[index]
-            if edge.version != version:
-                pop(waiting)
-                continue
-            if start > limit:
-                if eligible:
-                    break
-                # Nobody is eligible: virtual time jumps to the earliest start (WF2Q+).
-                self._vtime = start
-                limit = start * (1 + 1e-12)
-            pop(waiting)
-            push(eligible, (edge.rr_finish, index, version))
-        if not eligible:
-            return self._zero_weight_pick(rng)
-        return edges[eligible[0][1]]
-
-    def charge(self, edge: Edge) -> None:
-        if not edge.weight:
-            return
-        self._vtime += 1.0 / self._weight
-        eligible = self._eligible
-        picked = bool(eligible) and eligible[0][1] == edge.index and eligible[0][2] == edge.version
-        edge.rr_start = edge.rr_finish
-        edge.rr_finish = edge.rr_start + 1.0 / edge.weight
-        if picked and edge.rr_start <= self._vtime * (1 + 1e-12):
-            # Usually the member just picked is still on top: replace its entry in place
-            # rather than leave a dead one behind.
-            edge.version += 1
-            heapq.heapreplace(eligible, (edge.rr_finish, edge.index, edge.version))
-            return
-        if picked:
-            heapq.heappop(eligible)
-        self._push(edge)
-
-    def readd(self, edge: Edge) -> None:
-        self.add(edge, rejoin=False)
-
-
 class LeastBusyTier(Tier):
     """The open member with the fewest leases in flight below it; ties broken at random.
 
@@ -408,6 +316,8 @@ def headroom(gate: Gate, now: float) -> float:
             room = frac
     return room
 
+
+from ._round_robin import RoundRobinTier  # noqa: E402  (it builds on Tier, defined above)
 
 TIER_CLASSES: dict[str, type[Tier]] = {
     "shuffle": ShuffleTier,
