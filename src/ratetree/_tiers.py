@@ -315,13 +315,3 @@ def headroom(gate: Gate, now: float) -> float:
         if frac < room:
             room = frac
     return room
-
-
-from ._round_robin import RoundRobinTier  # noqa: E402  (it builds on Tier, defined above)
-
-TIER_CLASSES: dict[str, type[Tier]] = {
-    "shuffle": ShuffleTier,
-    "round-robin": RoundRobinTier,
-    "least-busy": LeastBusyTier,
-    "usage-based": UsageBasedTier,
-}

@@ -9,7 +9,15 @@ from ._buckets import NEVER
 from ._errors import ConfigError
 from ._specs import Group, Limits, Member, TreeSpec
 from ._state import DeploymentState, Edge, Gate, GroupState, Node
-from ._tiers import TIER_CLASSES, LeastBusyTier, Tier, UsageBasedTier
+from ._round_robin import RoundRobinTier
+from ._tiers import LeastBusyTier, ShuffleTier, Tier, UsageBasedTier
+
+TIER_CLASSES: dict[str, type[Tier]] = {
+    "shuffle": ShuffleTier,
+    "round-robin": RoundRobinTier,
+    "least-busy": LeastBusyTier,
+    "usage-based": UsageBasedTier,
+}
 
 # Weight keys in the order LiteLLM's simple-shuffle looks for them; "count" (one per
 # deployment) stands for "uniform" so that a group member weighs as much as it holds.
