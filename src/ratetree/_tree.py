@@ -7,9 +7,9 @@ from collections.abc import Collection, Mapping
 
 from ._buckets import NEVER
 from ._errors import ConfigError
+from ._round_robin import RoundRobinTier
 from ._specs import Group, Limits, Member, TreeSpec
 from ._state import DeploymentState, Edge, Gate, GroupState, Node
-from ._round_robin import RoundRobinTier
 from ._tiers import LeastBusyTier, ShuffleTier, Tier, UsageBasedTier
 
 TIER_CLASSES: dict[str, type[Tier]] = {
