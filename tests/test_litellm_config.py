@@ -11,26 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples import readme_model_list
 from ratetree._litellm_config import load_litellm
 from ratetree._specs import Deployment, Group, Limits, Member, Rate, TreeSpec
-
-EXAMPLE = """
-model_list:
-  - model_name: fast/GPT-OSS-120b
-    litellm_params: {model: groq/openai/gpt-oss-120b, rpm: 30, order: 2}
-  - model_name: fast/GPT-OSS-120b
-    litellm_params: {model: cerebras/gpt-oss-120b, rpm: 5, order: 1}
-  - model_name: fast/glm-4.7
-    litellm_params: {model: cerebras/zai-glm-4.7, rpm: 5}
-  - model_name: fast
-    litellm_params: {model: fast/GPT-OSS-120b}
-  - model_name: fast
-    litellm_params: {model: fast/glm-4.7}
-"""
 
 
 def entry(name: str, model: str, info: dict[str, object] | None = None, **params: object) -> dict:
@@ -58,7 +44,7 @@ def per_minute(amount: float) -> tuple[Rate, ...]:
 
 
 def test_example_config_loads_into_two_leaf_groups_and_one_parent():
-    model_list = yaml.safe_load(EXAMPLE)["model_list"]
+    model_list = readme_model_list()
     spec = load_litellm(model_list)
 
     assert [g.name for g in spec.groups] == ["fast/GPT-OSS-120b", "fast/glm-4.7", "fast"]
@@ -77,7 +63,7 @@ def test_example_config_loads_into_two_leaf_groups_and_one_parent():
 
 
 def test_deployment_payload_is_the_original_entry_object_unmodified():
-    model_list = yaml.safe_load(EXAMPLE)["model_list"]
+    model_list = readme_model_list()
     before = copy.deepcopy(model_list)
     spec = load_litellm(model_list)
 
@@ -283,7 +269,7 @@ def test_model_that_is_an_alias_of_its_own_group_stays_a_deployment():
 
 def test_group_limits_become_the_groups_limits():
     spec = load_litellm(
-        yaml.safe_load(EXAMPLE)["model_list"],
+        readme_model_list(),
         group_limits={"fast": {"rpm": 100, "tpm": "2000000/hour", "max_parallel_requests": 4}},
     )
     assert group(spec, "fast").limits == Limits(
@@ -302,17 +288,17 @@ def test_group_limits_none_for_a_group_means_no_limits():
 
 
 def test_generated_ids_are_the_same_when_the_same_config_is_loaded_twice():
-    first = load_litellm(yaml.safe_load(EXAMPLE)["model_list"])
-    second = load_litellm(yaml.safe_load(EXAMPLE)["model_list"])
+    first = load_litellm(readme_model_list())
+    second = load_litellm(readme_model_list())
     assert [d.id for d in first.deployments] == [d.id for d in second.deployments]
     assert first == second
 
 
 def test_generated_ids_survive_a_restart_with_another_hash_seed():
     script = (
-        "import json, sys, yaml\n"
+        "import json, sys\n"
         "from ratetree._litellm_config import load_litellm\n"
-        "spec = load_litellm(yaml.safe_load(sys.stdin.read())['model_list'])\n"
+        "spec = load_litellm(json.loads(sys.stdin.read()))\n"
         "print(json.dumps([d.id for d in spec.deployments]))\n"
     )
     src = str(Path(__file__).resolve().parents[1] / "src")
@@ -322,14 +308,14 @@ def test_generated_ids_survive_a_restart_with_another_hash_seed():
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
         out = subprocess.run(
             [sys.executable, "-c", script],
-            input=EXAMPLE,
+            input=json.dumps(readme_model_list()),
             capture_output=True,
             text=True,
             env=env,
             check=True,
         )
         ids.append(json.loads(out.stdout))
-    in_process = [d.id for d in load_litellm(yaml.safe_load(EXAMPLE)["model_list"]).deployments]
+    in_process = [d.id for d in load_litellm(readme_model_list()).deployments]
     assert ids[0] == ids[1] == in_process
 
 
@@ -340,7 +326,7 @@ def test_generated_ids_do_not_depend_on_key_order():
 
 
 def test_changing_an_entry_changes_only_that_entrys_id():
-    model_list = yaml.safe_load(EXAMPLE)["model_list"]
+    model_list = readme_model_list()
     before = [d.id for d in load_litellm(model_list).deployments]
     model_list[1]["litellm_params"]["rpm"] = 6
     after = [d.id for d in load_litellm(model_list).deployments]

@@ -7,8 +7,9 @@ import io
 import re
 from pathlib import Path
 
+from examples import readme_model_list
 from ratetree import ConfigError, Scheduler
-from ratetree._demo import main
+from ratetree._demo import EXAMPLE_MODEL_LIST, main
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -51,3 +52,7 @@ def test_the_cycle_error_quoted_in_the_readme_is_the_one_raised() -> None:
     else:
         raise AssertionError("the cycle was not refused")
     assert message == quoted.group(1)
+
+
+def test_the_demo_runs_the_readme_example() -> None:
+    assert readme_model_list() == EXAMPLE_MODEL_LIST

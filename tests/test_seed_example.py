@@ -6,24 +6,10 @@ import random
 from collections import Counter
 
 import pytest
-import yaml
 
+from examples import readme_model_list
 from ratetree import NoCapacity, Scheduler
 from ratetree.testing import FakeClock
-
-EXAMPLE = """
-model_list:
-  - model_name: fast/GPT-OSS-120b
-    litellm_params: {model: groq/openai/gpt-oss-120b, rpm: 30, order: 2}
-  - model_name: fast/GPT-OSS-120b
-    litellm_params: {model: cerebras/gpt-oss-120b, rpm: 5, order: 1}
-  - model_name: fast/glm-4.7
-    litellm_params: {model: cerebras/zai-glm-4.7, rpm: 5}
-  - model_name: fast
-    litellm_params: {model: fast/GPT-OSS-120b}
-  - model_name: fast
-    litellm_params: {model: fast/glm-4.7}
-"""
 
 
 def provider(lease: object) -> str:
@@ -37,8 +23,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def scheduler(clock: FakeClock) -> Scheduler:
-    model_list = yaml.safe_load(EXAMPLE)["model_list"]
-    return Scheduler.from_litellm(model_list, clock=clock, rng=random.Random(3))
+    return Scheduler.from_litellm(readme_model_list(), clock=clock, rng=random.Random(3))
 
 
 def test_order_one_serves_first_then_order_two_then_refusal_with_exact_retry(
