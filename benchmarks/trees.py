@@ -1,0 +1,170 @@
+"""Scheduler builders for the benchmarks: the tree shapes and fill levels they time.
+
+Every builder returns a ready :class:`~ratetree.Scheduler` on a :class:`FakeClock` that
+never moves, so a bucket drained before timing stays drained for the whole run, and an
+"ample" bucket is sized so that no run can empty it (see ``AMPLE``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Collection
+from typing import Literal
+
+from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
+from ratetree.testing import FakeClock
+
+Strategy = Literal["shuffle", "round-robin", "least-busy", "usage-based"]
+Shape = Literal["tree", "flat"]
+Fullness = Literal["ample", "exhausted"]
+
+STRATEGIES: tuple[Strategy, ...] = ("shuffle", "round-robin", "least-busy", "usage-based")
+SIZES: tuple[int, ...] = (100, 1000, 10000)
+FULLNESSES: tuple[Fullness, ...] = ("ample", "exhausted")
+
+ROOT = "root"
+EXHAUSTED_FRACTION = 0.9
+
+# A full run does a few hundred thousand requests per scheduler; with the clock frozen
+# nothing refills, so these must outlast that by orders of magnitude (tokens=100 reserved,
+# 80 settled: 20 tokens net per request).
+AMPLE = Limits(rpm=1_000_000, tpm=10**9)
+# One request empties it; the frozen clock keeps it empty.
+DRAINABLE = Limits(rpm=1, tpm=10**9)
+# Checked on every request (the root is on every path) but never the one that blocks.
+ROOT_LIMIT = Limits(rpm=10**9)
+
+
+def branching(n: int) -> int:
+    """Fan-out k of the three-level tree for n deployments: k mid groups under the root,
+    k leaf groups under each, n / k**2 deployments per leaf, so every level is ~n**(1/3)."""
+    return max(1, round(math.pow(n, 1 / 3)))
+
+
+def deployment_ids(n: int) -> list[str]:
+    return [f"d{i:05d}" for i in range(n)]
+
+
+def pick_drained(n: int, seed: int = 0) -> frozenset[str]:
+    """The deployments the "exhausted" variant drains: 90%, chosen at random but the same
+    on every run, so they are scattered over the leaf groups rather than filling whole
+    subtrees (which would let the index prune them a level higher)."""
+    ids = deployment_ids(n)
+    return frozenset(random.Random(seed).sample(ids, round(EXHAUSTED_FRACTION * n)))
+
+
+def _deployments(n: int, drained: Collection[str]) -> list[Deployment]:
+    # An explicit equal weight: otherwise shuffle and round-robin weigh by rpm, and the
+    # drained deployments (rpm=1) would weigh ~0 and hardly ever be tried, which would make
+    # "exhausted" look cheaper than a real outage of equal-sized deployments.
+    return [
+        Deployment(d, limits=DRAINABLE if d in drained else AMPLE, weight=1.0)
+        for d in deployment_ids(n)
+    ]
+
+
+def three_level_spec(
+    n: int,
+    strategy: Strategy,
+    *,
+    drained: Collection[str] = (),
+    root_limits: Limits | None = None,
+) -> TreeSpec:
+    """root -> k mid groups -> k leaf groups each -> deployments, exactly n in total.
+
+    Deployments are dealt out in contiguous runs whose lengths differ by at most one.
+    Every group uses ``strategy``; ``root_limits`` puts a group-level limit on the root.
+    """
+    k = branching(n)
+    leaves = k * k
+    if n < leaves:
+        raise ValueError(f"{n} deployments cannot fill {leaves} leaf groups")
+    deployments = _deployments(n, drained)
+    per_leaf, extra = divmod(n, leaves)
+    groups: list[Group] = []
+    start = 0
+    for leaf in range(leaves):
+        size = per_leaf + (1 if leaf < extra else 0)
+        members = [Member(deployment=d.id) for d in deployments[start : start + size]]
+        start += size
+        groups.append(Group(f"leaf{leaf}", members, strategy=strategy))
+    for mid in range(k):
+        members = [Member(group=f"leaf{mid * k + j}") for j in range(k)]
+        groups.append(Group(f"mid{mid}", members, strategy=strategy))
+    groups.append(
+        Group(
+            ROOT,
+            [Member(group=f"mid{m}") for m in range(k)],
+            strategy=strategy,
+            limits=root_limits or Limits(),
+        )
+    )
+    assert start == n
+    return TreeSpec(groups=groups, deployments=deployments)
+
+
+def flat_spec(
+    n: int,
+    strategy: Strategy,
+    *,
+    drained: Collection[str] = (),
+    root_limits: Limits | None = None,
+) -> TreeSpec:
+    """One group holding all n deployments directly."""
+    deployments = _deployments(n, drained)
+    root = Group(
+        ROOT,
+        [Member(deployment=d.id) for d in deployments],
+        strategy=strategy,
+        limits=root_limits or Limits(),
+    )
+    return TreeSpec(groups=[root], deployments=deployments)
+
+
+def drain(scheduler: Scheduler, drained: Collection[str]) -> None:
+    """Empty every deployment in ``drained`` (rpm=1 each) through the public API.
+
+    Each is drained through the group that lists it directly, not through the root:
+    a strategy may never send root traffic to some subtree (usage-based breaks ties
+    between unlimited groups by position), so only the parent is sure to reach it.
+    Requests are released at once, so the few that land on ample deployments cost those
+    a sliver of their budget. Raises RuntimeError if a parent stops handing out its
+    drained members, which would be a scheduler bug.
+    """
+    targets = set(drained)
+    for group in scheduler.spec.groups:
+        left = {m.deployment for m in group.members if m.deployment in targets}
+        # Coupon collector: a random strategy needs about n_ample * ln(n_drained) extra
+        # draws; 50 per member leaves a wide margin without letting a bug spin forever.
+        for _ in range(50 * len(group.members) + 100):
+            if not left:
+                break
+            lease = scheduler.acquire(group.name)
+            left.discard(lease.deployment_id)
+            lease.release()
+        if left:
+            raise RuntimeError(f"group {group.name!r}: {len(left)} deployments still open")
+    snapshot = scheduler.snapshot()
+    still_open = [d for d in drained if snapshot.deployments[d].open]
+    if still_open:
+        raise RuntimeError(f"drained deployments reopened: {still_open[:5]}")
+
+
+def build(
+    n: int,
+    strategy: Strategy,
+    fullness: Fullness = "ample",
+    *,
+    shape: Shape = "tree",
+    root_limit: bool = False,
+    seed: int = 0,
+) -> Scheduler:
+    """A scheduler for one benchmark case, drained already if ``fullness`` says so."""
+    drained = pick_drained(n, seed) if fullness == "exhausted" else frozenset()
+    make = three_level_spec if shape == "tree" else flat_spec
+    spec = make(n, strategy, drained=drained, root_limits=ROOT_LIMIT if root_limit else None)
+    scheduler = Scheduler(spec, clock=FakeClock(1000.0), rng=random.Random(seed))
+    if drained:
+        drain(scheduler, drained)
+    return scheduler
