@@ -91,3 +91,12 @@ def test_snapshots_are_frozen(scheduler: Scheduler) -> None:
         snap.groups["fast"].in_flight = 5  # type: ignore[misc]
     with pytest.raises(TypeError):
         snap.groups["x"] = snap.groups["fast"]  # type: ignore[index]
+
+
+def test_explain_names_no_candidate_when_the_requested_group_itself_is_full(
+    scheduler: Scheduler,
+) -> None:
+    text = scheduler.explain("fast", tokens=10_001)
+    assert not text.admits
+    assert text.candidates == ()
+    assert {child.role for child in text.children} == {"not reached"}

@@ -105,8 +105,10 @@ class Explanation:
     @property
     def candidates(self) -> tuple[str, ...]:
         """Deployment ids that :meth:`Scheduler.acquire` could choose now."""
+        if not self.admits:
+            return ()
         if self.kind == "deployment":
-            return (self.name,) if self.admits else ()
+            return (self.name,)
         out: list[str] = []
         for child in self.children:
             if child.role == "candidate":
@@ -184,18 +186,20 @@ def explain_group(
         strategy = None
         if isinstance(node, GroupState):
             strategy = node.spec.strategy
+            # Selection does not reach the members of a group it does not reach, or whose
+            # own gate (or reference) holds the request back, nor the tiers after the first
+            # that admits.
+            stopped = role == "not reached" or bool(reasons)
             if not reasons and not ok:
                 reasons.append("no member can admit")
-            reached = False
             for tier in node.tiers:
-                tier_ok = any(
+                child_role = "not reached" if stopped else "candidate"
+                for e in tier.edges:
+                    children.append(visit(e.child, e, child_role))
+                stopped = stopped or any(
                     not _reasons(e, tokens, now, deadline, "") and admits(e.child)
                     for e in tier.edges
                 )
-                child_role = "not reached" if reached else "candidate"
-                for e in tier.edges:
-                    children.append(visit(e.child, e, child_role))
-                reached = reached or tier_ok
         return Explanation(
             name=node.name,
             kind="group" if isinstance(node, GroupState) else "deployment",

@@ -135,7 +135,9 @@ def commit(path: list[Item], tokens: float, now: float, deadline: float, wake: W
                         still_open = False
             if not still_open:
                 wake.refresh(item, deadline)
-        for edge in item.watchers:
+            for edge in item.usage_watchers:
+                edge.tier.update(edge)
+        for edge in item.busy_watchers:
             edge.tier.update(edge)
 
 
@@ -162,7 +164,10 @@ def settle(
             # Fewer leases and refunds can only open a gate; an extra charge can close it.
             if not item.is_open or (diff > 0 and item.tok):
                 wake.refresh(item, deadline)
-        for edge in item.watchers:
+            if diff and item.tok:
+                for edge in item.usage_watchers:
+                    edge.tier.update(edge)
+        for edge in item.busy_watchers:
             edge.tier.update(edge)
 
 

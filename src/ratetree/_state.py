@@ -39,8 +39,9 @@ class Gate:
         "max_parallel",
         "req",
         "tok",
+        "busy_watchers",
+        "usage_watchers",
         "wake_at",
-        "watchers",
     )
 
     def __init__(self, limits: Limits) -> None:
@@ -55,8 +56,10 @@ class Gate:
         self.wake_at: float | None = None
         # Only a limited gate can close by itself; others follow their children.
         self.limited = bool(limits)
-        # Members whose place in a least-busy or usage-based index depends on this gate.
-        self.watchers: tuple[Edge, ...] = ()
+        # Members whose place in a least-busy index depends on this gate's leases in
+        # flight, and in a usage-based index on its buckets.
+        self.busy_watchers: tuple[Edge, ...] = ()
+        self.usage_watchers: tuple[Edge, ...] = ()
 
     def ready_at(self, tokens: float) -> float:
         """Earliest moment this gate's own buckets and cooldown let the request through,

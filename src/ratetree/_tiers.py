@@ -248,8 +248,8 @@ class UsageBasedTier(Tier):
 
     def _propagate(self, before: float) -> None:
         owner = self.owner
-        if owner is not None and owner.watchers and self.best_refill() != before:
-            for edge in owner.watchers:
+        if owner is not None and owner.usage_watchers and self.best_refill() != before:
+            for edge in owner.usage_watchers:
                 edge.tier.update(edge)
 
     def best_refill(self) -> float:

@@ -255,12 +255,13 @@ def _make_tiers(
         for i in idx:
             tier.add(edges[i])
         state.tiers.append(tier)
-        if isinstance(tier, (LeastBusyTier, UsageBasedTier)):
-            for i in idx:
-                edge = edges[i]
-                edge.child.watchers += (edge,)
-                if isinstance(tier, UsageBasedTier) and edge.limited:
-                    edge.watchers += (edge,)
+        for i in idx:
+            edge = edges[i]
+            if isinstance(tier, LeastBusyTier):
+                edge.child.busy_watchers += (edge,)
+            elif isinstance(tier, UsageBasedTier):
+                edge.child.usage_watchers += (edge,)
+                edge.usage_watchers += (edge,)
     state.open_edges = len(edges)
 
 
