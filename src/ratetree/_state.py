@@ -32,6 +32,7 @@ class Gate:
     """Limits and counters shared by deployments, groups and references."""
 
     __slots__ = (
+        "busy_watchers",
         "cooling_until",
         "in_flight",
         "is_open",
@@ -39,7 +40,6 @@ class Gate:
         "max_parallel",
         "req",
         "tok",
-        "busy_watchers",
         "usage_watchers",
         "wake_at",
     )
