@@ -207,6 +207,3 @@ class Wakeups:
             item.is_open = now_open
             for edge in item.parents:
                 self.refresh(edge, deadline)
-
-    def pending(self) -> int:
-        return len(self._heap)

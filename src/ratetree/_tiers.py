@@ -1,10 +1,11 @@
-"""One order tier of one group, and the index each strategy keeps over its open members.
+"""One order tier of one group: the base class, which keeps the list of open members,
+and the shuffle and least-busy strategies (round-robin is in ``_round_robin``,
+usage-based in ``_usage_based``).
 
 A tier only ever sees its *open* members (``add``/``remove`` are called when a member's
-open flag changes, and around a selection that had to pass a member over), so picking
-costs O(log n) for shuffle and round-robin however many members are exhausted.
+open flag changes, and around a selection that had to pass a member over), so a pick
+costs O(1) or O(log n) however many members are exhausted.
 """
-
 from __future__ import annotations
 
 import bisect
@@ -13,8 +14,7 @@ import itertools
 import random
 from collections.abc import Sequence
 
-from ._buckets import NEVER
-from ._state import Edge, Gate, GroupState
+from ._state import Edge
 
 
 class Tier:
@@ -198,120 +198,8 @@ class LeastBusyTier(Tier):
         return level[int(rng.random() * len(level))]
 
 
-class UsageBasedTier(Tier):
-    """The open member with the largest remaining fraction of its tightest limit.
-
-    A bucket's remaining fraction at t is ``1 - max(0, full_at - t) / period``. When every
-    bucket below the tier has the same period, no gate has an in-flight cap and every
-    group below is usage-based too (``indexed``), the member whose path will be full again
-    soonest has the most left *at any t*, so a heap on that moment answers exactly in
-    O(log n). A group member's moment is that of the best path through it, kept current
-    by pushing every change of a tier's best up to the references that watch its group,
-    so a composed group ranks its deployments as the flattened one would.
-
-    Otherwise the fractions of each member's own gates are compared over the open members.
-    Ties go to the member that has been full the longest, then to the first listed.
-    """
-
-    __slots__ = ("_heap", "indexed", "owner")
-
-    def __init__(self, order: int | None, edges: Sequence[Edge]) -> None:
-        super().__init__(order, edges)
-        self.indexed = False  # set by the tree builder before members are added
-        self.owner: GroupState | None = None
-        self._heap: list[tuple[float, int, int]] = []  # (full again at, index, version)
-
-    def add(self, edge: Edge) -> None:
-        super().add(edge)
-        if self.indexed:
-            before = self.best_refill()
-            self._push(edge)
-            self._propagate(before)
-
-    def remove(self, edge: Edge) -> None:
-        super().remove(edge)
-        before = self.best_refill() if self.indexed else 0.0
-        edge.version += 1
-        if self.indexed:
-            self._propagate(before)
-
-    def update(self, edge: Edge) -> None:
-        if self.indexed and edge.open_pos >= 0:
-            before = self.best_refill()
-            self._push(edge)
-            self._propagate(before)
-
-    def _push(self, edge: Edge) -> None:
-        edge.version += 1
-        heapq.heappush(self._heap, (refilled_at(edge), edge.index, edge.version))
-        compact(self._heap, self.edges)
-
-    def _propagate(self, before: float) -> None:
-        owner = self.owner
-        if owner is not None and owner.usage_watchers and self.best_refill() != before:
-            for edge in owner.usage_watchers:
-                edge.tier.update(edge)
-
-    def best_refill(self) -> float:
-        """When the best open member's path is full again; NEVER if none is open."""
-        heap, edges = self._heap, self.edges
-        while heap:
-            _, index, version = heap[0]
-            if edges[index].version == version:
-                return heap[0][0]
-            heapq.heappop(heap)
-        return NEVER
-
-    def pick(self, rng: random.Random, now: float) -> Edge | None:
-        if self.indexed:
-            return self.edges[self._heap[0][1]] if self.best_refill() != NEVER else None
-        best: Edge | None = None
-        best_key = (NEVER, NEVER)
-        ties = 0
-        for edge in self.open:
-            room = min(headroom(edge, now), headroom(edge.child, now))
-            key = (-room, refilled_at(edge))
-            if key < best_key:
-                best, best_key, ties = edge, key, 1
-            elif key == best_key:
-                ties += 1
-                if rng.random() * ties < 1:  # reservoir sampling over the ties
-                    best = edge
-        return best
-
-
 def compact(heap: list[tuple[float, int, int]], edges: list[Edge]) -> None:
     """Drop dead entries once they outnumber the live ones, so a lazy heap stays small."""
     if len(heap) > 4 * len(edges) + 64:
         heap[:] = [entry for entry in heap if edges[entry[1]].version == entry[2]]
         heapq.heapify(heap)
-
-
-def refilled_at(edge: Edge) -> float:
-    """The moment every bucket on ``edge``, its target and (for an indexed usage-based
-    group) the target's best path is full again."""
-    moment = max((b.full_at for g in (edge, edge.child) for b in (*g.req, *g.tok)), default=-NEVER)
-    child = edge.child
-    if isinstance(child, GroupState):
-        for tier in child.tiers:
-            if tier.open and isinstance(tier, UsageBasedTier) and tier.indexed:
-                best = tier.best_refill()
-                if best > moment:
-                    moment = best
-                break
-    return moment
-
-
-def headroom(gate: Gate, now: float) -> float:
-    """Remaining fraction (0..1) of the tightest limit on ``gate``; 1.0 when unlimited."""
-    room = 1.0
-    for b in (*gate.req, *gate.tok):
-        frac = b.level(now) / b.capacity
-        if frac < room:
-            room = frac
-    cap = gate.max_parallel
-    if cap != NEVER:
-        frac = 1.0 - gate.in_flight / cap
-        if frac < room:
-            room = frac
-    return room

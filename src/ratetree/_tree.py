@@ -10,7 +10,8 @@ from ._errors import ConfigError
 from ._round_robin import RoundRobinTier
 from ._specs import Group, Limits, Member, TreeSpec
 from ._state import DeploymentState, Edge, Gate, GroupState, Node
-from ._tiers import LeastBusyTier, ShuffleTier, Tier, UsageBasedTier
+from ._tiers import LeastBusyTier, ShuffleTier, Tier
+from ._usage_based import UsageBasedTier
 
 TIER_CLASSES: dict[str, type[Tier]] = {
     "shuffle": ShuffleTier,
