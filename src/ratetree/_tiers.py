@@ -6,6 +6,7 @@ A tier only ever sees its *open* members (``add``/``remove`` are called when a m
 open flag changes, and around a selection that had to pass a member over), so a pick
 costs O(1) or O(log n) however many members are exhausted.
 """
+
 from __future__ import annotations
 
 import bisect
