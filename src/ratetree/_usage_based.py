@@ -22,8 +22,10 @@ class UsageBasedTier(Tier):
     by pushing every change of a tier's best up to the references that watch its group,
     so a composed group ranks its deployments as the flattened one would.
 
-    Otherwise the fractions of each member's own gates are compared over the open members.
-    Ties go to the member that has been full the longest, then to the first listed.
+    In the heap, ties go to the member that has been full the longest, then to the first
+    listed. Otherwise the fractions of each member's own gates (and the best path of an
+    indexed group) are compared over the open members, ties broken at random: groups
+    without limits of their own all stand at 1.0 there, and must share the traffic.
     """
 
     __slots__ = ("_heap", "indexed", "owner")
@@ -43,9 +45,9 @@ class UsageBasedTier(Tier):
 
     def remove(self, edge: Edge) -> None:
         super().remove(edge)
-        before = self.best_refill() if self.indexed else 0.0
-        edge.version += 1
         if self.indexed:
+            before = self.best_refill()
+            edge.version += 1  # its heap entries die
             self._propagate(before)
 
     def update(self, edge: Edge) -> None:
