@@ -52,7 +52,7 @@ class Lease:
         """Free the in-flight slot; with ``tokens`` (the actual count) settle the token
         reservation along the path: refund what was not used, or charge the extra, which
         may leave a bucket in debt. Raises ValueError for a negative or non-numeric count."""
-        self._scheduler._finish(self, tokens, None, failed=False)
+        self._scheduler._finish(self, tokens, None, False)
 
     def fail(self, retry_after: float | None = None, *, tokens: float = 0) -> None:
         """Release and record a failure of the deployment.
@@ -64,7 +64,7 @@ class Lease:
         0 by default, so a refused call gives its reservation back. Raises ValueError for
         a negative ``retry_after`` or ``tokens``.
         """
-        self._scheduler._finish(self, tokens, retry_after, failed=True)
+        self._scheduler._finish(self, tokens, retry_after, True)
 
     def __enter__(self) -> Lease:
         return self

@@ -127,17 +127,6 @@ class Scheduler:
         UnknownGroup for a name that is no group, and ValueError for a negative token count
         or one larger than every path could ever hold.
         """
-        result = self._acquire(group, tokens)
-        if isinstance(result, NoCapacity):
-            raise result
-        return result
-
-    def try_acquire(self, group: str, *, tokens: float = 0) -> Lease | None:
-        """Like :meth:`acquire`, but returns None instead of raising NoCapacity."""
-        result = self._acquire(group, tokens)
-        return None if isinstance(result, NoCapacity) else result
-
-    def _acquire(self, group: str, tokens: float) -> Lease | NoCapacity:
         if tokens.__class__ is not int or tokens < 0:  # the full check only off the hot path
             _check_amount(tokens, "tokens")
         root = self._group(group)
@@ -163,11 +152,17 @@ class Scheduler:
             else:
                 ready = earliest(root, tokens)
                 self._refusals[key] = (self._version, ready)
-        retry_after = None if ready == NEVER else max(0.0, ready - now)
-        return NoCapacity(group, retry_after)
+        raise NoCapacity(group, None if ready == NEVER else max(0.0, ready - now))
+
+    def try_acquire(self, group: str, *, tokens: float = 0) -> Lease | None:
+        """Like :meth:`acquire`, but returns None instead of raising NoCapacity."""
+        try:
+            return self.acquire(group, tokens=tokens)
+        except NoCapacity:
+            return None
 
     def _finish(
-        self, lease: Lease, tokens: float | None, retry_after: float | None, *, failed: bool
+        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
     ) -> None:
         if tokens is not None and (tokens.__class__ is not int or tokens < 0):
             _check_amount(tokens, "tokens")
