@@ -177,13 +177,13 @@ class RoundRobinTier(Tier):
         return edges[eligible[0][1]]
 
     def charge(self, edge: Edge) -> None:
-        if not edge.weight:
-            return
-        if self._replaying:
+        if self._replaying:  # only members with weight are in the period
             self._counts[edge.index] += 1
             self._cursor += 1
             if self._cursor == len(self._period):
                 self._start_replay_at(self._base + 1.0)
+            return
+        if not edge.weight:
             return
         self._vtime += 1.0 / self._weight
         eligible = self._eligible

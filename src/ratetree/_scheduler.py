@@ -129,7 +129,7 @@ class Scheduler:
         """
         if tokens.__class__ is not int or tokens < 0:  # the full check only off the hot path
             _check_amount(tokens, "tokens")
-        root = self._group(group)
+        root = self._tree.groups.get(group) or self._group(group)
         if tokens > root.max_tokens:
             raise ValueError(
                 f"tokens={tokens!r} exceeds every path of group {group!r}: "
@@ -138,7 +138,8 @@ class Scheduler:
         with self._lock:
             now = self._clock()
             deadline = now + tolerance(now)
-            if self._wake.due(deadline):
+            heap = self._wake.heap
+            if heap and heap[0][0] <= deadline:  # a wake-up is due
                 self._wake.drain(deadline)
             path = select(root, tokens, now, deadline, self._rng)
             if path is not None:
@@ -174,7 +175,8 @@ class Scheduler:
             lease._open = False
             now = self._clock()
             deadline = now + tolerance(now)
-            if self._wake.due(deadline):
+            heap = self._wake.heap
+            if heap and heap[0][0] <= deadline:  # a wake-up is due
                 self._wake.drain(deadline)
             items = lease._items
             if failed:

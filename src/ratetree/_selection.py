@@ -33,9 +33,11 @@ def select(
     while True:
         if tokens and node.tok and not node.fits(tokens, deadline):
             return None if node is root else _search(root, tokens, now, deadline, rng)
-        for tier in node.tiers:
-            if tier.open:
-                break
+        tier = node.tiers[0]
+        if not tier.open:  # the first tier is usually open: skip the loop then
+            for tier in node.tiers:
+                if tier.open:
+                    break
         edge = tier.pick(rng, now)
         if edge is None:  # pragma: no cover - an open group always has an open member
             return _search(root, tokens, now, deadline, rng)

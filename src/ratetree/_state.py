@@ -160,20 +160,16 @@ Item = DeploymentState | GroupState | Edge
 class Wakeups:
     """Keeps every gate's open flag true to its state and drains due wake-ups."""
 
-    __slots__ = ("_heap", "_seq")
+    __slots__ = ("_seq", "heap")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Any]] = []
+        #: (moment, sequence, gate); callers may peek at ``heap[0][0]`` before ``drain``
+        self.heap: list[tuple[float, int, Any]] = []
         self._seq = 0
-
-    def due(self, deadline: float) -> bool:
-        """Whether a wake-up is due by ``deadline`` (cheap; call before :meth:`drain`)."""
-        heap = self._heap
-        return bool(heap) and heap[0][0] <= deadline
 
     def drain(self, deadline: float) -> None:
         """Re-check every gate whose wake-up is due by ``deadline``."""
-        heap = self._heap
+        heap = self.heap
         while heap and heap[0][0] <= deadline:
             t, _, item = heapq.heappop(heap)
             if item.wake_at == t:
@@ -187,7 +183,7 @@ class Wakeups:
         if ready > deadline and ready != NEVER and item.wake_at != ready:
             item.wake_at = ready
             self._seq += 1
-            heapq.heappush(self._heap, (ready, self._seq, item))
+            heapq.heappush(self.heap, (ready, self._seq, item))
         if isinstance(item, Edge):
             now_open = own_ok and item.child.is_open
             if now_open != item.is_open:
