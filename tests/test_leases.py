@@ -163,3 +163,14 @@ def test_release_and_fail_reject_bad_numbers(bad: object) -> None:
     with pytest.raises(ValueError, match="retry_after"):
         lease.fail(retry_after=bad)  # type: ignore[arg-type]
     assert not lease.released
+
+
+def test_a_token_count_too_large_for_a_float_is_a_value_error() -> None:
+    s = one(Limits(tpm=1000), clock=FakeClock())
+    lease = s.acquire("g", tokens=10)
+    with pytest.raises(ValueError, match="tokens"):
+        lease.release(tokens=10**400)
+    with pytest.raises(ValueError, match="tokens"):
+        s.acquire("g", tokens=10**400)
+    lease.release(tokens=10)
+    assert tpm_left(s) == pytest.approx(990)

@@ -16,7 +16,7 @@ from ._explain import Explanation, Snapshot, explain_group, take_snapshot
 from ._leases import Lease
 from ._litellm_config import load_litellm
 from ._selection import commit, earliest, select, settle
-from ._specs import TreeSpec
+from ._specs import TreeSpec, show
 from ._state import DeploymentState, GroupState, Wakeups
 from ._tree import Tree
 
@@ -25,15 +25,20 @@ Clock = Callable[[], float]
 FAILURE_WINDOW = 60.0  # seconds over which LiteLLM counts allowed_fails
 
 
+# Whole token counts below this skip the full check; it is far beyond any real request.
+FAST_TOKENS = 2**53
+
+
 def _check_amount(value: object, what: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
-    return value
+    """``value`` as a float if it is a finite number >= 0. Raises ValueError otherwise."""
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            amount = float(value)
+        except OverflowError:
+            amount = math.inf
+        if math.isfinite(amount) and amount >= 0:
+            return amount
+    raise ValueError(f"{what} must be a finite number >= 0, got {show(value)}")
 
 
 class Scheduler:
@@ -127,8 +132,8 @@ class Scheduler:
         UnknownGroup for a name that is no group, and ValueError for a negative token count
         or one larger than every path could ever hold.
         """
-        if tokens.__class__ is not int or tokens < 0:  # the full check only off the hot path
-            _check_amount(tokens, "tokens")
+        if tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS:
+            tokens = _check_amount(tokens, "tokens")  # the full check, off the hot path
         root = self._tree.groups.get(group) or self._group(group)
         if tokens > root.max_tokens:
             raise ValueError(
@@ -165,8 +170,8 @@ class Scheduler:
     def _finish(
         self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
     ) -> None:
-        if tokens is not None and (tokens.__class__ is not int or tokens < 0):
-            _check_amount(tokens, "tokens")
+        if tokens is not None and (tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS):
+            tokens = _check_amount(tokens, "tokens")
         if retry_after is not None:
             _check_amount(retry_after, "retry_after")
         with self._lock:
@@ -209,7 +214,7 @@ class Scheduler:
         Consumes nothing. Raises UnknownGroup for an unknown name and ValueError for a
         token count that is not a finite number >= 0; a count no path can ever hold is
         shown as such rather than raised."""
-        _check_amount(tokens, "tokens")
+        tokens = _check_amount(tokens, "tokens")
         root = self._group(group)
         with self._lock:
             now = self._clock()
