@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,3 +80,18 @@ def test_a_member_that_reopens_rejoins_the_replay_without_a_burst() -> None:
     clock.advance(60)  # d0 has one request again
     again = picks(s, 3)
     assert Counter(again) == {0: 1, 1: 1, 2: 1}
+
+
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=5), st.integers(1, 4), st.integers(1, 3))
+def test_after_whole_periods_every_member_starts_at_the_virtual_time(
+    weights: list[int], scale: int, periods: int
+) -> None:
+    s = scheduler([float(w * scale) for w in weights], clock=FakeClock())
+    picks(s, sum(weights) * periods)  # the period of weights w * scale is sum(weights)
+    tier = s._tree.groups["g"].tiers[0]
+    tier._stop_replay()  # what a member closing now would do
+    # Exact WF2Q+: after whole periods every member has had exactly its share.
+    vtime = tier._vtime
+    assert vtime == pytest.approx(periods * sum(weights) / (scale * sum(weights)))
+    for edge in tier.edges:
+        assert edge.rr_start == pytest.approx(vtime)

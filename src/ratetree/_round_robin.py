@@ -181,7 +181,7 @@ class RoundRobinTier(Tier):
             self._counts[edge.index] += 1
             self._cursor += 1
             if self._cursor == len(self._period):
-                self._start_replay_at(self._base + 1.0)
+                self._start_replay_at(self._base + len(self._period) / self._weight)
             return
         if not edge.weight:
             return
@@ -201,7 +201,8 @@ class RoundRobinTier(Tier):
         self._push(edge)
 
     def _start_replay_at(self, base: float) -> None:
-        # A full period gives every member exactly its weight in picks, which moves every
-        # virtual time on by one: the next period starts where this one started, plus one.
+        # A full period gives every member picks in proportion to its weight, which moves
+        # every virtual time on by the same amount, period / total weight: the next period
+        # starts where this one started, plus that.
         self._vtime = base
         self._start_replay()
