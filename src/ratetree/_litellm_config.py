@@ -62,15 +62,12 @@ class _Entry:
 
 
 @contextmanager
-def _blame(where: str, what: str) -> Iterator[None]:
-    """Prefix errors from the spec converters with the place the value ``what`` came from."""
+def _blame(where: str) -> Iterator[None]:
+    """Prefix errors from the spec converters with the place the value came from."""
     try:
         yield
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
-    except (ValueError, OverflowError) as err:
-        # Huge ints: float() overflows, and repr() refuses past the int digit limit.
-        raise ConfigError(f"{where}: {what} is out of range ({err})") from None
 
 
 def _strategy(routing_strategy: object) -> Strategy:
@@ -111,7 +108,7 @@ def _parse_entry(index: int, raw: object) -> _Entry:
 def _limits(values: Mapping[str, object], where: str) -> Limits:
     # Limits' converters do the checking; one key at a time so each error names its key.
     for key, value in values.items():
-        with _blame(where, key):
+        with _blame(where):
             Limits(**{key: value})
     return Limits(**values)
 
@@ -246,9 +243,9 @@ class _Builder:
         return target
 
     def add(self, entry: _Entry) -> None:
-        with _blame(entry.where, "order"):
+        with _blame(entry.where):
             order = check_order(entry.read("order"))
-        with _blame(entry.where, "weight"):
+        with _blame(entry.where):
             weight = check_weight(entry.read("weight"))
         target = self.reference_target(entry)
         if target is not None:
