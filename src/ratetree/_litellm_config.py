@@ -106,11 +106,9 @@ def _parse_entry(index: int, raw: object) -> _Entry:
 
 
 def _limits(values: Mapping[str, object], where: str) -> Limits:
-    # Limits' converters do the checking; one key at a time so each error names its key.
-    for key, value in values.items():
-        with _blame(where):
-            Limits(**{key: value})
-    return Limits(**values)
+    # Limits' converters do the checking, and their messages name the key and value.
+    with _blame(where):
+        return Limits(**values)
 
 
 def _entry_limits(entry: _Entry) -> Limits:
