@@ -18,6 +18,8 @@ on a fresh scheduler whose clock never moves (``benchmarks/test_acquire.py``), f
   drained through the scheduler before timing;
 - at 1,000 deployments, two more shapes: the tree with an rpm limit on the root group
   (checked by every request, never the one that blocks) and a single flat group;
+- refusals: every deployment drained, one refused acquire with its exact retry_after, for
+  a minimal request and for requests with token counts the scheduler has not seen;
 - a floor: a bare GCRA take with a ``time.monotonic()`` read in pure Python, the least
   any Python rate limiter can cost per request on this machine.
 
@@ -234,6 +236,23 @@ def render(raw: dict[str, Any]) -> tuple[str, bool]:
         for f in FULLNESSES
     ]
     out += table(["shape", "fill", *STRATEGIES], rows, "ll" + "r" * len(STRATEGIES))
+    out.append("")
+
+    out.append(
+        "**Refusals, median µs** — every deployment of the three-level tree drained; "
+        "one refused acquire with its exact retry_after. Minimal: tokens=0. With tokens: "
+        "2,048 distinct token counts in turn, more than the scheduler keeps answers for"
+    )
+    out.append("")
+    rows = [
+        [
+            f"{size:,}",
+            us(m("refusal", size, "minimal", "drained")),
+            us(m("refusal", size, "tokens", "drained")),
+        ]
+        for size in SIZES
+    ]
+    out += table(["deployments", "minimal", "with tokens"], rows, "rrr")
     out.append("")
 
     out.append("**Ratios (same run)**")

@@ -7,14 +7,15 @@ The suite lives outside ``tests/`` so the ordinary test run never pays for it.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from ratetree import Scheduler
-from trees import FULLNESSES, ROOT, SIZES, STRATEGIES, Fullness, Strategy, build
+from ratetree import NoCapacity, Scheduler
+from trees import FULLNESSES, ROOT, SIZES, STRATEGIES, Fullness, Strategy, build, build_refusing
 
 # Reserve more than is used so release() takes the settle path (a refund on every token
 # bucket of the path), as a router does once the provider reports real usage.
@@ -64,6 +65,30 @@ def test_variant(benchmark: Any, variant: str, strategy: Strategy, fullness: Ful
         fullness=fullness,
     )
     benchmark(one_request(scheduler))
+
+
+@pytest.mark.parametrize("request_kind", ["minimal", "tokens"])
+@pytest.mark.parametrize("size", SIZES)
+def test_refusal(benchmark: Any, size: int, request_kind: str) -> None:
+    """A refused request and its exact retry_after, with every deployment drained. The
+    "tokens" requests cycle through more distinct counts than the scheduler remembers
+    answers for, so every one is worked out afresh."""
+    scheduler = build_refusing(size)
+    counts = itertools.cycle(range(1000, 3048) if request_kind == "tokens" else [0])
+    acquire = scheduler.acquire
+
+    def refuse() -> None:
+        try:
+            acquire(ROOT, tokens=next(counts))
+        except NoCapacity:
+            return
+        raise AssertionError("a drained tree admitted a request")
+
+    benchmark.group = f"refusal {size}"
+    benchmark.extra_info.update(
+        case="refusal", size=size, strategy=request_kind, fullness="drained"
+    )
+    benchmark(refuse)
 
 
 def test_floor(benchmark: Any) -> None:

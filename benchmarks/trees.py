@@ -125,9 +125,8 @@ def flat_spec(
 def drain(scheduler: Scheduler, drained: Collection[str]) -> None:
     """Empty every deployment in ``drained`` (rpm=1 each) through the public API.
 
-    Each is drained through the group that lists it directly, not through the root:
-    a strategy may never send root traffic to some subtree (usage-based breaks ties
-    between unlimited groups by position), so only the parent is sure to reach it.
+    Each is drained through the group that lists it directly, not through the root, so
+    the drain does not depend on how a strategy spreads root traffic.
     Requests are released at once, so the few that land on ample deployments cost those
     a sliver of their budget. Raises RuntimeError if a parent stops handing out its
     drained members, which would be a scheduler bug.
@@ -149,6 +148,15 @@ def drain(scheduler: Scheduler, drained: Collection[str]) -> None:
     still_open = [d for d in drained if snapshot.deployments[d].open]
     if still_open:
         raise RuntimeError(f"drained deployments reopened: {still_open[:5]}")
+
+
+def build_refusing(n: int, shape: Shape = "tree") -> Scheduler:
+    """Every deployment drained: each request to the root is refused with a retry_after."""
+    ids = frozenset(deployment_ids(n))
+    make = three_level_spec if shape == "tree" else flat_spec
+    scheduler = Scheduler(make(n, "shuffle", drained=ids), clock=FakeClock(1000.0))
+    drain(scheduler, ids)
+    return scheduler
 
 
 def build(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import ratetree
-from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
+from ratetree import Deployment, Group, Limits, Member, NoCapacity, Scheduler, TreeSpec
 from ratetree.testing import FakeClock
 
 PACKAGE = str(Path(ratetree.__file__).parent)
@@ -43,8 +43,8 @@ def lines_executed(work: Callable[[], object]) -> int:
     return count
 
 
-def scheduler(n: int, strategy: str, shape: str) -> Scheduler:
-    """n deployments with rpm limits, 90% of them cooling down for good."""
+def scheduler(n: int, strategy: str, shape: str, out_of_service: float = 0.9) -> Scheduler:
+    """n deployments with rpm limits, a share of them cooling down for good."""
     ids = [f"d{i}" for i in range(n)]
     deployments = [Deployment(i, Limits(rpm=10**6)) for i in ids]
     solos = [Group(f"solo-{i}", [Member(deployment=i)]) for i in ids]
@@ -65,8 +65,10 @@ def scheduler(n: int, strategy: str, shape: str) -> Scheduler:
         ]
         groups.append(Group("root", [Member(group=f"mid{m}") for m in range(k)], strategy))
     s = Scheduler(TreeSpec(groups + solos, deployments), clock=FakeClock(), rng=random.Random(1))
-    for i in random.Random(2).sample(ids, n * 9 // 10):
-        s.acquire(f"solo-{i}").fail(retry_after=10**9)
+    cooling = random.Random(2).sample(ids, round(n * out_of_service))
+    for rank, i in enumerate(cooling):
+        # Staggered, so the refusal search has distinct moments to order.
+        s.acquire(f"solo-{i}").fail(retry_after=10**6 + rank)
     return s
 
 
@@ -83,5 +85,24 @@ def test_a_hundred_times_more_deployments_cost_at_most_twice_the_work(
         return run
 
     small, large = (scheduler(n, strategy, shape) for n in (100, 10_000))
+    small_work, large_work = lines_executed(batch(small)), lines_executed(batch(large))
+    assert large_work <= 2 * small_work, (small_work, large_work)
+
+
+@pytest.mark.parametrize("shape", ["flat", "tree"])
+@pytest.mark.parametrize("tokens", [0, 10])
+def test_a_refusal_and_its_retry_after_cost_no_walk_over_every_deployment(
+    tokens: int, shape: str
+) -> None:
+    def batch(s: Scheduler) -> Callable[[], None]:
+        def run() -> None:
+            for i in range(50):
+                # A new token count each time: no answer can come from the cache.
+                with pytest.raises(NoCapacity):
+                    s.acquire("root", tokens=tokens and tokens + i)
+
+        return run
+
+    small, large = (scheduler(n, "shuffle", shape, out_of_service=1.0) for n in (100, 10_000))
     small_work, large_work = lines_executed(batch(small)), lines_executed(batch(large))
     assert large_work <= 2 * small_work, (small_work, large_work)

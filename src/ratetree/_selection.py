@@ -176,7 +176,15 @@ def settle(
 def earliest(root: GroupState, tokens: float) -> float:
     """The earliest moment some path from ``root`` admits the request if nothing else
     happens: the minimum over paths of the latest-ready gate on the path. NEVER when every
-    path is held by an in-flight cap (or cannot hold ``tokens`` at all)."""
+    path is held by an in-flight cap (or cannot hold ``tokens`` at all).
+
+    For a minimal request that is ``root.lb``, kept current as gates change. A request
+    with tokens needs more than a minimal one, so ``lb`` bounds it from below: members are
+    tried in ascending ``lb`` and the search stops at the first that cannot beat the best
+    path found so far.
+    """
+    if not tokens and not root.is_open:
+        return root.lb
     memo: dict[int, float] = {}
 
     def own(gate: Item) -> float:
@@ -189,13 +197,12 @@ def earliest(root: GroupState, tokens: float) -> float:
         mine = own(node)
         if mine != NEVER and isinstance(node, GroupState):
             best = NEVER
-            for tier in node.tiers:
-                for edge in tier.edges:
-                    via = own(edge)
-                    if via >= best:
-                        continue  # cannot beat the best path found so far
-                    below = node_ready(edge.child)
-                    best = min(best, max(via, below))
+            for edge in node.members_by_lb():
+                if edge.lb >= best or best <= mine:
+                    break  # nothing further can beat the best path found so far
+                via = own(edge)
+                if via < best:
+                    best = min(best, max(via, node_ready(edge.child)))
             mine = max(mine, best)
         memo[key] = mine
         return mine

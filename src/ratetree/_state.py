@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._buckets import NEVER, Bucket
@@ -36,6 +37,7 @@ class Gate:
         "cooling_until",
         "in_flight",
         "is_open",
+        "lb",
         "limited",
         "max_parallel",
         "req",
@@ -53,6 +55,11 @@ class Gate:
         self.in_flight = 0
         self.cooling_until = -NEVER
         self.is_open = True
+        # While closed: the earliest moment a minimal request could pass this gate and
+        # (for a group or reference) something below it, if nothing else happens; NEVER
+        # when an in-flight cap holds it. While open: -NEVER. Kept current by
+        # ``Wakeups.refresh``, it answers a refusal's retry_after without a walk.
+        self.lb = -NEVER
         self.wake_at: float | None = None
         # Only a limited gate can close by itself; others follow their children.
         self.limited = bool(limits)
@@ -100,16 +107,60 @@ class DeploymentState(Gate):
 
 
 class GroupState(Gate):
-    __slots__ = ("max_tokens", "name", "open_edges", "parents", "spec", "tiers")
+    __slots__ = (
+        "_filed",
+        "edges",
+        "lb_heap",
+        "max_tokens",
+        "name",
+        "open_edges",
+        "parents",
+        "spec",
+        "tiers",
+    )
 
     def __init__(self, spec: Group) -> None:
         super().__init__(spec.limits)
         self.spec = spec
         self.name = spec.name
         self.parents: list[Edge] = []
+        self.edges: list[Edge] = []
         self.tiers: list[Tier] = []
         self.open_edges = 0
         self.max_tokens = NEVER
+        # Members by ``lb``, lazily: an entry is live while its number is the member's
+        # ``lb_seq``. Answers "how soon could anything below pass" in O(log n).
+        self.lb_heap: list[tuple[float, int, Edge]] = []
+        self._filed = 0
+
+    def file_lb(self, edge: Edge) -> None:
+        """Record a member's new ``lb``."""
+        self._filed += 1
+        edge.lb_seq = self._filed
+        heap = self.lb_heap
+        heapq.heappush(heap, (edge.lb, self._filed, edge))
+        if len(heap) > 4 * len(self.edges) + 64:  # drop dead entries now and then
+            heap[:] = [e for e in heap if e[1] == e[2].lb_seq]
+            heapq.heapify(heap)
+
+    def best_lb(self) -> float:
+        """The smallest ``lb`` among the members (NEVER if there are none)."""
+        heap = self.lb_heap
+        while heap and heap[0][1] != heap[0][2].lb_seq:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else NEVER
+
+    def members_by_lb(self) -> Iterator[Edge]:
+        """Members in ascending ``lb``, found lazily without changing the heap."""
+        heap = self.lb_heap
+        frontier = [(heap[0], 0)] if heap else []
+        while frontier:
+            entry, i = heapq.heappop(frontier)
+            if entry[1] == entry[2].lb_seq:
+                yield entry[2]
+            for j in (2 * i + 1, 2 * i + 2):
+                if j < len(heap):
+                    heapq.heappush(frontier, (heap[j], j))
 
 
 Node = DeploymentState | GroupState
@@ -121,6 +172,7 @@ class Edge(Gate):
     __slots__ = (
         "child",
         "index",
+        "lb_seq",
         "load",
         "load_pos",
         "open_pos",
@@ -146,6 +198,7 @@ class Edge(Gate):
         self.version = 0  # invalidates lazy heap entries (round-robin, usage-based)
         self.rr_start = 0.0  # virtual start and finish times (round-robin)
         self.rr_finish = 0.0
+        self.lb_seq = 0  # the parent's number for this member's live ``lb`` entry
         self.load = 0  # leases in flight below, as last filed (least-busy)
         self.load_pos = -1
 
@@ -177,29 +230,43 @@ class Wakeups:
                 self.refresh(item, deadline)
 
     def refresh(self, item: Item, deadline: float) -> None:
-        """Recompute ``item.is_open`` and push a change up to its parents."""
+        """Recompute ``item.is_open`` and ``item.lb``, and push a change up to its parents."""
         ready = item.ready_at(0)
-        own_ok = item.in_flight < item.max_parallel and ready <= deadline
+        held = item.in_flight >= item.max_parallel
+        own_ok = not held and ready <= deadline
         if ready > deadline and ready != NEVER and item.wake_at != ready:
             item.wake_at = ready
             self._seq += 1
             heapq.heappush(self.heap, (ready, self._seq, item))
+        own_until = NEVER if held else ready
         if isinstance(item, Edge):
-            now_open = own_ok and item.child.is_open
+            child = item.child
+            now_open = own_ok and child.is_open
+            lb = -NEVER if now_open else max(own_until, child.lb)
+            parent = item.parent
             if now_open != item.is_open:
                 item.is_open = now_open
-                tier = item.tier
-                parent = item.parent
                 if now_open:
-                    tier.add(item)
+                    item.tier.add(item)
                     parent.open_edges += 1
                 else:
-                    tier.remove(item)
+                    item.tier.remove(item)
                     parent.open_edges -= 1
-                self.refresh(parent, deadline)
+            elif lb == item.lb:
+                return
+            if lb != item.lb:
+                item.lb = lb
+                parent.file_lb(item)
+            self.refresh(parent, deadline)
             return
-        now_open = own_ok and (not isinstance(item, GroupState) or item.open_edges > 0)
-        if now_open != item.is_open:
+        if isinstance(item, GroupState):
+            now_open = own_ok and item.open_edges > 0
+            lb = -NEVER if now_open else max(own_until, item.best_lb())
+        else:
+            now_open = own_ok
+            lb = -NEVER if now_open else own_until
+        if now_open != item.is_open or lb != item.lb:
             item.is_open = now_open
+            item.lb = lb
             for edge in item.parents:
                 self.refresh(edge, deadline)

@@ -217,7 +217,9 @@ def _build(tree: Tree, spec: TreeSpec) -> None:
             )
             for k in (*WEIGHT_KEYS, "count")
         }
+        state.edges = edges
         for edge in edges:
+            state.file_lb(edge)
             shapes[id(edge)] = _Shape.of(edge).join(shapes[id(edge.child)])
         shapes[id(state)] = _Shape.of(state, usage_based=group.strategy == "usage-based").join(
             *(shapes[id(e)] for e in edges)
