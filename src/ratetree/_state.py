@@ -13,6 +13,10 @@ open flags are kept up to date incrementally, so selection only ever looks at op
 
 Openness only ever improves as time passes without operations, so a flag computed at the
 last operation can be trusted until the next wake-up is due.
+
+A closed gate also keeps ``lb``, the earliest moment a minimal request could get through it
+and below, pushed up the same way (a group takes the least of its members' through a
+heap). A refused request reads its ``retry_after`` from there instead of walking the tree.
 """
 
 from __future__ import annotations
