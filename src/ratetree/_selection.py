@@ -125,6 +125,9 @@ def commit(path: list[Item], tokens: float, now: float, deadline: float, wake: W
         item.in_flight += 1
         if item.limited:
             still_open = item.in_flight < item.max_parallel
+            # Bucket.take(1, now) and ready_at(1) (and ready_at(0) below) written out:
+            # this runs for every limited gate of every request, and the method calls
+            # cost about 4% of an acquire + release (measured at 1,000 deployments).
             for b in item.req:
                 full_at = b.full_at
                 b.full_at = full_at = (full_at if full_at > now else now) + b.interval
