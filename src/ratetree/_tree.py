@@ -264,7 +264,8 @@ def _make_tiers(
                 edge.child.busy_watchers += (edge,)
             elif isinstance(tier, UsageBasedTier):
                 edge.child.usage_watchers += (edge,)
-                edge.usage_watchers += (edge,)
+                if edge.limited:  # only a limited reference has buckets of its own to change
+                    edge.usage_watchers += (edge,)
     state.open_edges = len(edges)
 
 
