@@ -1,3 +1,5 @@
-from ._demo import main
+"""``python -m ratetree`` runs the ``ratetree`` command line."""
 
-main()
+from ._cli import main
+
+raise SystemExit(main())
