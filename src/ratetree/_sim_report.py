@@ -65,7 +65,7 @@ def table(result: Result, title: str) -> str:
             ]
         )
     header = ["group", "requests", "admitted", "refused", "retry_after min / median / max s"]
-    out += _table([*header, "waiting on in-flight"], group_rows)
+    out += _table([*header, "no retry_after (in flight)"], group_rows)
     out += ["", "admitted per minute, and refusals:"]
     names = column_names(result)
     minute_rows = [

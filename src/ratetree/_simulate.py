@@ -82,7 +82,7 @@ def read_trace(lines: Iterable[str], name: str, tokens: float) -> list[Arrival]:
                 continue  # a header
         if len(row) not in (2, 3) or not row[1].strip():
             raise TraceError(f"{where}: expected time,group[,tokens], got {','.join(row)!r}")
-        size = _number(row[2], "tokens", where) if len(row) == 3 else tokens
+        size = _number(row[2], "tokens", where) if len(row) == 3 and row[2].strip() else tokens
         out.append(Arrival(_number(row[0], "time", where), row[1].strip(), size))
     out.sort(key=lambda a: a.time)
     return out
