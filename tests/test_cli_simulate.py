@@ -134,6 +134,17 @@ def test_a_trace_replays_its_rows_with_their_own_token_counts(
     assert glm["tokens"] in (107, 114)  # its two rows; plus 7 if 'fast' went there too
 
 
+def test_group_keeps_only_those_rows_of_a_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "trace.csv"
+    trace.write_text("0,fast\n0,fast/glm-4.7\n0,fast\n")
+    data = simulate_json(capsys, "--trace", str(trace), "--group", "fast")
+    assert [(g["name"], g["requests"]) for g in data["groups"]] == [("fast", 2)]
+    assert data["duration"] == 0
+    assert len(data["timeline"]) == 1
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

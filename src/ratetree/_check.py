@@ -100,14 +100,14 @@ def _hidden_alias_warnings(spec: TreeSpec) -> Iterator[str]:
     for alias, target in spec.aliases.items():
         if alias not in spec.hidden:
             visible.setdefault(target, []).append(alias)
-    deployments_of: Mapping[str, int] = {g.name: len(g.members) for g in spec.groups}
+    members: Mapping[str, int] = {g.name: len(g.members) for g in spec.groups}
     for alias in sorted(spec.hidden):
         target = spec.aliases[alias]
         if target not in included and target not in visible:
             yield (
                 f"model_group_alias[{alias!r}]: hidden alias of {target!r}, and no other "
                 f"group or visible alias reaches {target!r}: its "
-                f"{deployments_of[target]} member(s) are reachable only through the hidden "
+                f"{members[target]} member(s) are reachable only through the hidden "
                 f"alias or the bare model_name {target!r}"
             )
 

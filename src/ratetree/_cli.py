@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 import yaml
@@ -18,7 +18,14 @@ from ._errors import ConfigError, UnknownGroup
 from ._flatten import flat_model_list, limited_references
 from ._scheduler import Scheduler
 from ._sim_report import as_csv, as_json, plot, table
-from ._simulate import TraceError, poisson_arrivals, read_trace, simulate, uniform_arrivals
+from ._simulate import (
+    Arrival,
+    TraceError,
+    poisson_arrivals,
+    read_trace,
+    simulate,
+    uniform_arrivals,
+)
 from .testing import FakeClock
 
 OK, INVALID, USAGE = 0, 1, 2
@@ -45,7 +52,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _number(minimum: float, strict: bool) -> type[float]:
+def _number(minimum: float, strict: bool) -> Callable[[str], float]:
+    """An argparse ``type=`` for a finite number above (``strict``) or at ``minimum``."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -56,7 +65,7 @@ def _number(minimum: float, strict: bool) -> type[float]:
             raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {bound}")
         return value
 
-    return parse  # type: ignore[return-value]
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--group",
         action="append",
         metavar="G",
-        help="group to send to (repeatable); default: every group that no other group includes",
+        help="group to send to (repeatable); default: every group that no other group "
+        "includes; with --trace, the trace rows to keep",
     )
     source = sim.add_mutually_exclusive_group()
     source.add_argument(
@@ -166,11 +176,13 @@ def _known(scheduler: Scheduler, config: ConfigFile, group: str) -> None:
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config = read_config(args.config)
     spec = config.spec()
-    print(
-        f"{config.name}: valid: {len(spec.groups)} groups, {len(spec.deployments)} "
-        f"deployments, {len(spec.aliases)} aliases",
-        file=out,
-    )
+    counts = [
+        (len(spec.groups), "group", "groups"),
+        (len(spec.deployments), "deployment", "deployments"),
+        (len(spec.aliases), "alias", "aliases"),
+    ]
+    named = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
+    print(f"{config.name}: valid: {named}", file=out)
     print(render_tree(spec), file=out)
     for warning in warnings(config, spec):
         print(f"warning: {warning}", file=err)
@@ -185,27 +197,36 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
     return OK
 
 
-def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = read_config(args.config)
-    scheduler, clock = _scheduler(config, args.seed + 1)
+def _arrivals(
+    args: argparse.Namespace, scheduler: Scheduler
+) -> tuple[list[Arrival], float, list[str], str]:
+    """The requests to simulate, the duration, the groups asked and a description."""
     if args.trace is not None:
         with open(args.trace, encoding="utf-8") as file:
             arrivals = read_trace(file, args.trace, args.tokens)
         if args.duration is not None:
             arrivals = [a for a in arrivals if a.time < args.duration]
+        if args.group:
+            arrivals = [a for a in arrivals if a.group in args.group]
         duration = args.duration or max((a.time for a in arrivals), default=0.0)
         groups = list(dict.fromkeys(a.group for a in arrivals))
-        source = f"trace {args.trace}"
-    else:
-        duration = args.duration or 300.0
-        groups = args.group or root_groups(scheduler.spec)
-        rng = random.Random(args.seed)
-        arrivals = list(
-            poisson_arrivals(args.rps, duration, groups, args.tokens, rng)
-            if args.arrivals == "poisson"
-            else uniform_arrivals(args.rps, duration, groups, args.tokens)
-        )
-        source = f"{args.arrivals} arrivals at {args.rps:g} rps, {args.tokens:g} tokens each"
+        return arrivals, duration, groups, f"trace {args.trace}"
+    duration = args.duration or 300.0
+    groups = args.group or root_groups(scheduler.spec)
+    arrivals = list(
+        poisson_arrivals(args.rps, duration, groups, args.tokens, random.Random(args.seed))
+        if args.arrivals == "poisson"
+        else uniform_arrivals(args.rps, duration, groups, args.tokens)
+    )
+    source = f"{args.arrivals} arrivals at {args.rps:g} rps, {args.tokens:g} tokens each"
+    return arrivals, duration, groups, source
+
+
+def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    config = read_config(args.config)
+    # The scheduler draws from its own generator, so the arrivals do not shift with it.
+    scheduler, clock = _scheduler(config, args.seed + 1)
+    arrivals, duration, groups, source = _arrivals(args, scheduler)
     for group in groups:
         _known(scheduler, config, group)
 
@@ -213,7 +234,8 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if err.isatty():
 
         def progress(now: float) -> None:
-            err.write(f"\rsimulating: {now / duration:4.0%} of {duration:g} s")
+            done = now / duration if duration else 1.0
+            err.write(f"\rsimulating: {done:4.0%} of {duration:g} s")
             err.flush()
 
     result = simulate(
@@ -292,3 +314,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:  # a token count no path can hold
         print(f"ratetree {args.command}: {error}", file=err)
         return USAGE
+    except KeyboardInterrupt:
+        print(f"ratetree {args.command}: interrupted", file=err)
+        return 130  # what a shell reports for a process ended by SIGINT

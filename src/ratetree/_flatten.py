@@ -92,7 +92,8 @@ def flat_model_list(spec: TreeSpec) -> list[dict[str, Any]]:
 
 
 def limited_references(spec: TreeSpec) -> list[str]:
-    """``group -> member`` for every reference or group limit a flat list has to drop."""
+    """A description of every group limit and limited reference, which a flat list has
+    no place for."""
     dropped = [f"group {g.name!r} ({g.limits.describe()})" for g in spec.groups if g.limits]
     dropped += [
         f"reference {g.name!r} -> {m.target!r} ({m.limits.describe()})"
