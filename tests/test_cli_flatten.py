@@ -112,7 +112,7 @@ def test_a_warning_says_each_copy_gets_its_own_budget_and_names_dropped_limits(
     copies = sum(
         sum(c.values()) for c in paths_per_group(load_litellm(NESTED["model_list"])).values()
     )
-    assert lines[0].startswith(f"warning: a flat config gives each of its {copies} copies its own")
+    assert lines[0].startswith(f"warning: each of the {copies} copies gets its own rpm/tpm budget")
     assert lines[1:] == [
         "warning: the flat config has no place for the limits of reference 'top' -> 'mid' "
         "(tpm 1000/60s)"

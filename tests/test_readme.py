@@ -75,23 +75,33 @@ def test_every_command_output_in_the_readme_is_what_the_command_prints(
 def test_the_flat_versus_composed_figures_are_what_simulate_prints(
     capsys: pytest.CaptureFixture[str], example_dir: Path
 ) -> None:
-    def admitted(config: str) -> collections.Counter[str]:
-        command = f"simulate {config} --group fast --group fast/GPT-OSS-120b --rps 2"
-        status, printed = run_as_in_readme(capsys, example_dir, f"{command} --format json")
+    def admitted(config: str, options: str) -> tuple[collections.Counter[str], int]:
+        command = f"simulate {config} {options} --format json"
+        status, printed = run_as_in_readme(capsys, example_dir, command)
         assert status == 0
+        data = json.loads(printed)
         counts: collections.Counter[str] = collections.Counter()
-        for row in json.loads(printed)["deployments"]:
+        for row in data["deployments"]:
             counts[row["label"]] += row["admitted"]
-        return counts
+        return counts, data["requests"]
 
     assert run_as_in_readme(capsys, example_dir, "flatten config.yaml -o flat.yaml")[0] == 0
-    flat, composed = admitted("flat.yaml"), admitted("config.yaml")
     text = " ".join(command_line_section().split())
+    glm = "cerebras/zai-glm-4.7"
+    flat, requests = admitted("flat.yaml", "--group fast --rps 0.5")
+    composed, _ = admitted("config.yaml", "--rps 0.5")
     assert (
-        f"admits {flat['cerebras/gpt-oss-120b']} requests on cerebras/gpt-oss-120b and "
-        f"{flat['groq/openai/gpt-oss-120b']} on groq, where their rpm (5 and 30, full at the "
-        f"start) allow at most {5 + 5 * 5} and {30 + 30 * 5}; the same command on "
-        f"`config.yaml` admits {composed['cerebras/gpt-oss-120b']} and "
+        f"`ratetree simulate flat.yaml --group fast --rps 0.5` (after `ratetree flatten "
+        f"config.yaml -o flat.yaml`) sends glm {flat[glm]} of {requests} requests; `ratetree "
+        f"simulate config.yaml --rps 0.5` sends it {composed[glm]}."
+    ) in text
+    both = "--group fast --group fast/GPT-OSS-120b --rps 2"
+    flat, composed = admitted("flat.yaml", both)[0], admitted("config.yaml", both)[0]
+    assert (
+        f"`ratetree simulate flat.yaml {both}` admits {flat['cerebras/gpt-oss-120b']} requests "
+        f"on cerebras/gpt-oss-120b and {flat['groq/openai/gpt-oss-120b']} on groq, where their "
+        f"rpm (5 and 30, full at the start) allow at most {5 + 5 * 5} and {30 + 30 * 5}; the "
+        f"same command on `config.yaml` admits {composed['cerebras/gpt-oss-120b']} and "
         f"{composed['groq/openai/gpt-oss-120b']}."
     ) in text
 

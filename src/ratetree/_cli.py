@@ -276,9 +276,9 @@ def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         with open(args.output, "w", encoding="utf-8") as file:
             file.write(text)
     print(
-        f"warning: a flat config gives each of its {len(flat)} copies its own rpm/tpm budget, "
-        f"so a provider reached through several groups can see more than its configured rate; "
-        f"order is ranked along each path (outermost first), not inside each sub-group",
+        f"warning: each of the {len(flat)} copies gets its own rpm/tpm budget, so a provider "
+        f"reached through several groups can get more than its limits; order is ranked along "
+        f"each path, not inside each sub-group",
         file=err,
     )
     for dropped in limited_references(spec):
