@@ -42,7 +42,7 @@ def test_a_directory_is_not_a_config(tmp_path: Path, capsys: pytest.CaptureFixtu
     [
         ("model_list:\n  - model_name: a\n   litellm_params: {model: x}\n", 3),
         ("model_list:\n  - {model_name: a, litellm_params: {model: x}\n", 3),
-        ("model_list: [\n\n\t]\n", 3),
+        ("model_list:\n  - model_name: 'open\n\n", 4),
     ],
 )
 def test_yaml_that_does_not_parse_names_its_line_with_status_1(

@@ -102,6 +102,24 @@ def test_group_picks_where_traffic_goes(capsys: pytest.CaptureFixture[str]) -> N
     assert {g["name"] for g in data["groups"]} == {"fast/glm-4.7", "fast"}
 
 
+def test_an_empty_model_list_is_valid_but_has_nothing_to_simulate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path / "c.yaml", {"model_list": []})
+    checked = run(capsys, "check", config)
+    assert (checked.status, checked.err) == (0, f"warning: {config}: the model_list is empty\n")
+    result = run(capsys, "simulate", config)
+    assert result.status == 2
+    assert (
+        result.err == "ratetree simulate: no groups to send requests to: the model_list is empty\n"
+    )
+    trace = tmp_path / "t.csv"
+    trace.write_text("time,group\n")
+    result = run(capsys, "simulate", "--trace", str(trace))
+    assert result.status == 2
+    assert result.err == f"ratetree simulate: no requests to simulate in trace {trace}\n"
+
+
 def test_an_unknown_group_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     result = run(capsys, "simulate", "--group", "slow")
     assert result.status == 2

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from ._config_file import ConfigFile
 from ._explain import Explanation
 from ._scheduler import Scheduler
-from ._specs import Group, Limits, TreeSpec
+from ._specs import Deployment, Group, Limits, TreeSpec
 from .testing import FakeClock
 
 # Keys that only make sense on a call to a provider; a reference entry never makes one.
@@ -34,15 +34,18 @@ def _describe(order: int | None, weight: float | None, limits: Limits) -> str:
     return ", ".join(bits)
 
 
-def _lines(node: Explanation, spec: TreeSpec, parent: Group | None, prefix: str) -> Iterator[str]:
-    groups = {g.name: g for g in spec.groups}
-    deployments = {d.id: d for d in spec.deployments}
+def _lines(
+    node: Explanation,
+    parent: Group,
+    groups: Mapping[str, Group],
+    deployments: Mapping[str, Deployment],
+    prefix: str,
+) -> Iterator[str]:
     for i, child in enumerate(node.children):
         last = i == len(node.children) - 1
         branch = "└── " if last else "├── "
         if child.kind == "group":
             group = groups[child.name]
-            assert parent is not None
             member = next(m for m in parent.members if m.group == child.name)
             on_ref = _describe(child.order, child.weight, member.limits)
             own = group.limits.describe()
@@ -50,7 +53,8 @@ def _lines(node: Explanation, spec: TreeSpec, parent: Group | None, prefix: str)
             text += f"  {on_ref}" if on_ref else ""
             text += f"  (group: {own})" if own else ""
             yield prefix + branch + text
-            yield from _lines(child, spec, group, prefix + ("    " if last else "│   "))
+            indent = prefix + ("    " if last else "│   ")
+            yield from _lines(child, group, groups, deployments, indent)
         else:
             about = _describe(child.order, child.weight, deployments[child.name].limits)
             yield f"{prefix}{branch}{child.label or child.name}  {about}  [id {child.name}]"
@@ -61,12 +65,13 @@ def render_tree(spec: TreeSpec) -> str:
     member (a reference's own limits beside its order, a group's shared limits after it)."""
     scheduler = Scheduler(spec, clock=FakeClock(), rng=random.Random(0))
     groups = {g.name: g for g in spec.groups}
+    deployments = {d.id: d for d in spec.deployments}
     out: list[str] = []
     for name in root_groups(spec):
         group = groups[name]
         own = group.limits.describe()
         out.append(f"{name} [{group.strategy}]" + (f"  (group: {own})" if own else ""))
-        out.extend(_lines(scheduler.explain(name), spec, group, ""))
+        out.extend(_lines(scheduler.explain(name), group, groups, deployments, ""))
     for alias, target in spec.aliases.items():
         out.append(f"alias {alias} -> {target}" + (" (hidden)" if alias in spec.hidden else ""))
     return "\n".join(out)
@@ -113,7 +118,8 @@ def _hidden_alias_warnings(spec: TreeSpec) -> Iterator[str]:
 
 
 def warnings(config: ConfigFile, spec: TreeSpec) -> list[str]:
-    """Entries of a valid config that may not do what they seem to: a reference that
-    carries provider keys, an alias that turns an entry into a reference, a group that
-    only a hidden alias leads to."""
-    return [*_reference_warnings(config, spec), *_hidden_alias_warnings(spec)]
+    """Entries of a valid config that may not do what they seem to: an empty model_list, a
+    reference that carries provider keys, an alias that turns an entry into a reference, a
+    group that only a hidden alias leads to."""
+    empty = [] if spec.groups else [f"{config.name}: the model_list is empty"]
+    return [*empty, *_reference_warnings(config, spec), *_hidden_alias_warnings(spec)]

@@ -210,9 +210,13 @@ def _arrivals(
             arrivals = [a for a in arrivals if a.group in args.group]
         duration = args.duration or max((a.time for a in arrivals), default=0.0)
         groups = list(dict.fromkeys(a.group for a in arrivals))
+        if not arrivals:
+            raise _Usage(f"no requests to simulate in trace {args.trace}")
         return arrivals, duration, groups, f"trace {args.trace}"
     duration = args.duration or 300.0
     groups = args.group or root_groups(scheduler.spec)
+    if not groups:
+        raise _Usage("no groups to send requests to: the model_list is empty")
     arrivals = list(
         poisson_arrivals(args.rps, duration, groups, args.tokens, random.Random(args.seed))
         if args.arrivals == "poisson"
