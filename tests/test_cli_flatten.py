@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clirun import entry, run, write
 from examples import readme_model_list
 from ratetree import Scheduler, TreeSpec, load_litellm
+from ratetree._flatten import flat_model_list
 
 
 def paths_per_group(spec: TreeSpec) -> dict[str, Counter[str]]:
@@ -126,3 +129,34 @@ def test_output_goes_to_a_file_with_o(tmp_path: Path, capsys: pytest.CaptureFixt
     result = run(capsys, "flatten", config, "-o", str(target))
     assert (result.status, result.out) == (0, "")
     assert target.read_text() == stdout
+
+
+@st.composite
+def composed_model_lists(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Groups g0..gn, each with deployments and references to groups before it (so no
+    cycles), random orders, and some explicit ids shared between groups."""
+    model_list: list[dict[str, Any]] = []
+    for g in range(draw(st.integers(1, 5))):
+        name = f"g{g}"
+        targets = draw(st.lists(st.integers(0, g - 1), unique=True, max_size=3)) if g else []
+        for t in targets:
+            model_list.append(entry(name, f"g{t}", order=draw(st.none() | st.integers(1, 3))))
+        for d in range(draw(st.integers(0 if targets else 1, 3))):
+            info = {"id": f"shared{d}"} if draw(st.booleans()) else None
+            order = draw(st.none() | st.integers(1, 3))
+            model = f"p/m{d}" if info else f"p/{name}-{d}"
+            model_list.append(
+                entry(name, model, info, rpm=10, **({"order": order} if order else {}))
+            )
+    return model_list
+
+
+@given(composed_model_lists())
+def test_any_composed_list_flattens_to_one_copy_per_path(model_list: list[dict[str, Any]]) -> None:
+    composed = load_litellm(model_list)
+    flat_list = flat_model_list(composed)
+    flat = load_litellm(flat_list)
+    assert all(m.deployment is not None for g in flat.groups for m in g.members)
+    expected = paths_per_group(composed)
+    assert paths_per_group(flat) == expected
+    assert len(flat.deployments) == sum(sum(c.values()) for c in expected.values())
