@@ -108,7 +108,12 @@ def as_json(result: Result, run: dict[str, object]) -> str:
             for g in result.groups
         ],
         "timeline": [
-            {"minute": m.index, "admitted": m.admitted, "tokens": m.tokens, "refused": m.refused}
+            {
+                "minute": m.index,
+                "admitted": dict(m.admitted),
+                "tokens": dict(m.tokens),
+                "refused": dict(m.refused),
+            }
             for m in result.timeline
         ],
     }

@@ -11,7 +11,9 @@ import csv
 import heapq
 import math
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -90,6 +92,8 @@ def read_trace(lines: Iterable[str], name: str, tokens: float) -> list[Arrival]:
 
 @attrs.frozen
 class DeploymentRow:
+    """One deployment's totals over the run."""
+
     id: str
     label: str
     admitted: int
@@ -99,6 +103,8 @@ class DeploymentRow:
 
 @attrs.frozen
 class GroupRow:
+    """Requests asked of one group over the run, and how they were refused."""
+
     name: str
     requests: int
     admitted: int
@@ -109,18 +115,25 @@ class GroupRow:
     refused_in_flight: int
 
 
+def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
 @attrs.frozen
 class Minute:
     """Traffic that arrived in minute ``index`` (seconds ``60*index`` to ``60*index+60``)."""
 
     index: int
-    admitted: dict[str, int]  # deployment id -> requests
-    tokens: dict[str, float]  # deployment id -> tokens
-    refused: dict[str, int]  # group -> refusals
+    admitted: Mapping[str, int] = attrs.field(converter=_frozen)  # deployment id -> requests
+    tokens: Mapping[str, float] = attrs.field(converter=_frozen)  # deployment id -> tokens
+    refused: Mapping[str, int] = attrs.field(converter=_frozen)  # group -> refusals
 
 
 @attrs.frozen
 class Result:
+    """Everything a run produced: per deployment (in config order), per group (in order
+    of first request) and per minute."""
+
     duration: float
     deployments: tuple[DeploymentRow, ...]
     groups: tuple[GroupRow, ...]
