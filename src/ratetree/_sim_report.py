@@ -145,14 +145,22 @@ def plot(result: Result, path: str, title: str) -> None:
 
     figure = Figure(figsize=(8, 4.5), layout="constrained")
     axes = figure.add_subplot()
-    minutes = [m.index for m in result.timeline]
+    # Each minute is a step from its start to its end, so the last one needs an end too.
+    minutes = [m.index for m in result.timeline] + [len(result.timeline)]
     for d, name in zip(result.deployments, column_names(result).values(), strict=True):
         counts = [m.admitted.get(d.id, 0) for m in result.timeline]
-        axes.step(minutes, counts, where="post", label=name)
+        axes.step(minutes, [*counts, counts[-1]], where="post", label=name)
     refused = [sum(m.refused.values()) for m in result.timeline]
-    axes.step(minutes, refused, where="post", label="refused", linestyle="--", color="grey")
+    axes.step(
+        minutes,
+        [*refused, refused[-1]],
+        where="post",
+        label="refused",
+        linestyle="--",
+        color="grey",
+    )
     axes.set_xlabel("minute")
     axes.set_ylabel("requests per minute")
-    axes.set_title(title, fontsize=9)
+    axes.set_title(title.replace("; ", "\n", 1), fontsize=9)
     axes.legend(fontsize=8)
     figure.savefig(path, format="png")
