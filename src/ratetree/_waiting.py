@@ -155,14 +155,18 @@ class WaitQueue:
         self._reach.clear()
         self._overlap.clear()
         self._roots.clear()
-        for _, _, w in list(self._entries):
+        kept = []
+        for entry in self._entries:
+            w = entry[2]
             try:
                 w.root = sched._prepare(w.group, w.tokens)[0]
             except (KeyError, ValueError) as err:
-                self._drop(w)
+                w.queued = False
                 self._end(w, err)
             else:
+                kept.append(entry)
                 self._roots[w.root] = self._roots.get(w.root, 0) + 1
+        self._entries = kept
         self.serve(now, deadline)
 
     def serve(self, now: float, deadline: float) -> None:
