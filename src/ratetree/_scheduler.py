@@ -18,7 +18,7 @@ from ._litellm_config import load_litellm
 from ._reconfigure import forward, transfer
 from ._selection import commit, earliest, select, settle
 from ._specs import TreeSpec, show
-from ._state import DeploymentState, GroupState, Item, Wakeups
+from ._state import DeploymentState, GroupState, Wakeups
 from ._tree import Tree
 from ._waiting import WaitQueue, wait_async, wait_blocking
 
@@ -154,7 +154,7 @@ class Scheduler:
             if heap and heap[0][0] <= deadline:  # a wake-up is due
                 self._wake.drain(deadline)
             # Capacity that queued waiters need is theirs: no jumping the queue.
-            if self._waiting and self._waiting.holds(root, now, deadline):
+            if self._waiting.entries and self._waiting.holds(root, now, deadline):
                 raise NoCapacity(group, None)
             path = select(root, tokens, now, deadline, self._rng)
             if path is not None:
@@ -193,29 +193,18 @@ class Scheduler:
             heap = self._wake.heap
             if heap and heap[0][0] <= deadline:  # a wake-up is due
                 self._wake.drain(deadline)
-            self._settle(lease._items, lease.tokens, tokens, retry_after, failed, now, deadline)
-            if self._waiting:
+            items = lease._items
+            if items[0].retired:  # granted before a reconfiguration: settle what was kept
+                items = forward(items)
+            deployment = items[-1] if failed and items else None
+            if isinstance(deployment, DeploymentState):  # not if a reconfiguration removed it
+                self._record_failure(deployment, now, retry_after)
+            settle(items, lease.tokens, tokens, now, deadline, self._wake)
+            if isinstance(deployment, DeploymentState):
+                self._wake.refresh(deployment, deadline)
+            self._version += 1
+            if self._waiting.entries:  # a release can admit a waiter
                 self._waiting.serve(now, deadline)
-
-    def _settle(
-        self,
-        items: list[Item],
-        reserved: float,
-        tokens: float | None,
-        retry_after: float | None,
-        failed: bool,
-        now: float,
-        deadline: float,
-    ) -> None:
-        if items[0].retired:  # granted before a reconfiguration: settle on what was kept
-            items = forward(items)
-        deployment = items[-1] if failed and items else None
-        if isinstance(deployment, DeploymentState):  # not if a reconfiguration removed it
-            self._record_failure(deployment, now, retry_after)
-        settle(items, reserved, tokens, now, deadline, self._wake)
-        if isinstance(deployment, DeploymentState):
-            self._wake.refresh(deployment, deadline)
-        self._version += 1
 
     def _prepare(self, group: str, tokens: object) -> tuple[GroupState, float]:
         """The group's state and the checked token count; raises as ``acquire`` does."""

@@ -36,7 +36,7 @@ from ._buckets import NEVER, tolerance
 from ._errors import NoCapacity
 from ._leases import Lease
 from ._reconfigure import forward
-from ._selection import commit, earliest, select
+from ._selection import commit, earliest, select, settle
 from ._specs import show
 from ._state import DeploymentState, GroupState
 from ._timers import ClockTimer, ThreadTimer, Timer
@@ -96,11 +96,11 @@ def _nothing() -> None:
 class WaitQueue:
     """The waiters of one scheduler. Every method runs under the scheduler's lock."""
 
-    __slots__ = ("_armed", "_entries", "_overlap", "_reach", "_roots", "_sched", "_seq", "_timer")
+    __slots__ = ("_armed", "_overlap", "_reach", "_roots", "_sched", "_seq", "_timer", "entries")
 
     def __init__(self, scheduler: Scheduler) -> None:
         self._sched = scheduler
-        self._entries: list[tuple[float, int, Waiter]] = []  # sorted by (priority, seq)
+        self.entries: list[tuple[float, int, Waiter]] = []  # sorted by (priority, seq)
         self._roots: dict[GroupState, int] = {}  # waiters per requested group
         self._reach: dict[GroupState, frozenset[str]] = {}  # deployment ids below a group
         self._overlap: dict[tuple[GroupState, GroupState], bool] = {}
@@ -109,7 +109,7 @@ class WaitQueue:
         self._timer: Timer | None = None
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)
 
     def enter(self, waiter: Waiter, timeout: float | None) -> None:
         """Queue ``waiter`` and run a pass, which may serve or end it at once."""
@@ -119,7 +119,7 @@ class WaitQueue:
         self._seq += 1
         waiter.seq = self._seq
         waiter.queued = True
-        bisect.insort(self._entries, (waiter.priority, waiter.seq, waiter))
+        bisect.insort(self.entries, (waiter.priority, waiter.seq, waiter))
         self._roots[waiter.root] = self._roots.get(waiter.root, 0) + 1
         self.serve(now, deadline)
 
@@ -156,7 +156,7 @@ class WaitQueue:
         self._overlap.clear()
         self._roots.clear()
         kept = []
-        for entry in self._entries:
+        for entry in self.entries:
             w = entry[2]
             try:
                 w.root = sched._prepare(w.group, w.tokens)[0]
@@ -166,7 +166,7 @@ class WaitQueue:
             else:
                 kept.append(entry)
                 self._roots[w.root] = self._roots.get(w.root, 0) + 1
-        self._entries = kept
+        self.entries = kept
         self.serve(now, deadline)
 
     def serve(self, now: float, deadline: float) -> None:
@@ -176,7 +176,7 @@ class WaitQueue:
         blocked: dict[GroupState, float] = {}  # group -> moment its first waiter might pass
         next_at = NEVER
         kept: list[tuple[float, int, Waiter]] = []
-        for entry in self._entries:
+        for entry in self.entries:
             w = entry[2]
             root = w.root
             if root in blocked:
@@ -207,7 +207,7 @@ class WaitQueue:
                 next_at = ready
             if w.deadline < next_at:
                 next_at = w.deadline
-        self._entries = kept
+        self.entries = kept
         self._arm(now, deadline, next_at)
 
     # -- internals ----------------------------------------------------------------------
@@ -242,7 +242,7 @@ class WaitQueue:
             del self._roots[w.root]
 
     def _drop(self, w: Waiter) -> None:
-        entries = self._entries
+        entries = self.entries
         i = bisect.bisect_left(entries, (w.priority, w.seq))
         assert entries[i][2] is w
         del entries[i]
@@ -301,13 +301,16 @@ def take_back(sched: Scheduler, lease: Lease, now: float, deadline: float) -> No
     """Undo a lease nobody will use: its request, its tokens and its slot go back."""
     lease._open = False
     items = lease._items
-    for item in forward(items) if items[0].retired else items:
+    if items[0].retired:
+        items = forward(items)
+    for item in items:
         if item.limited and item.req:
             for b in item.req:
                 b.give_back(1, now)
             for edge in item.usage_watchers:
                 edge.tier.update(edge)
-    sched._settle(items, lease.tokens, 0.0, None, False, now, deadline)
+    settle(items, lease.tokens, 0.0, now, deadline, sched._wake)
+    sched._version += 1
 
 
 def check_wait(timeout: object, priority: object) -> tuple[float | None, float]:
