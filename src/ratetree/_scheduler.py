@@ -196,12 +196,13 @@ class Scheduler:
             items = lease._items
             if items[0].retired:  # granted before a reconfiguration: settle what was kept
                 items = forward(items)
-            deployment = items[-1] if failed and items else None
-            if isinstance(deployment, DeploymentState):  # not if a reconfiguration removed it
-                self._record_failure(deployment, now, retry_after)
+            # A deployment that a reconfiguration removed records no failure.
+            failed = failed and bool(items) and isinstance(items[-1], DeploymentState)
+            if failed:
+                self._record_failure(items[-1], now, retry_after)  # type: ignore[arg-type]
             settle(items, lease.tokens, tokens, now, deadline, self._wake)
-            if isinstance(deployment, DeploymentState):
-                self._wake.refresh(deployment, deadline)
+            if failed:
+                self._wake.refresh(items[-1], deadline)
             self._version += 1
             if self._waiting.entries:  # a release can admit a waiter
                 self._waiting.serve(now, deadline)
