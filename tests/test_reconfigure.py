@@ -189,3 +189,30 @@ def test_a_waiter_whose_group_is_removed_ends_with_unknown_group() -> None:
 
     asyncio.run(main())
     assert s.waiting == 0
+
+
+def test_a_lease_whose_whole_path_was_removed_can_still_fail_and_release() -> None:
+    s = scheduler(one_deployment(rpm=10))
+    failing, releasing = s.acquire("g"), s.acquire("g")
+    s.reconfigure(
+        TreeSpec(groups=[Group("h", [Member(deployment="e")])], deployments=[Deployment("e")])
+    )
+    failing.fail(retry_after=5.0)
+    releasing.release(tokens=10)
+    snap = s.snapshot()
+    assert set(snap.deployments) == {"e"} and snap.deployments["e"].in_flight == 0
+
+
+def test_a_waiter_too_large_for_the_new_config_ends_with_a_value_error() -> None:
+    s = scheduler(one_deployment(tpm=1000))
+    s.acquire("g", tokens=1000)
+
+    async def main() -> None:
+        task = asyncio.create_task(s.acquire_async("g", tokens=800))
+        await turn()
+        s.reconfigure(one_deployment(tpm=500))
+        await turn()
+        assert isinstance(task.exception(), ValueError)
+
+    asyncio.run(main())
+    assert s.waiting == 0
