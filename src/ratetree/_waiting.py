@@ -330,6 +330,31 @@ def check_wait(timeout: object, priority: object) -> tuple[float | None, float]:
     return (None if timeout is None else float(timeout)), float(priority)
 
 
+def join(
+    sched: Scheduler,
+    group: str,
+    tokens: float,
+    timeout: object,
+    priority: object,
+    fail_fast: bool,
+    notify: Callable[[], None],
+) -> Waiter:
+    """Check the arguments, queue a waiter that calls ``notify`` when it ends, and run a
+    pass (which may end it at once). Raises as ``acquire_async`` documents."""
+    wait_for, rank = check_wait(timeout, priority)
+    root, tokens = sched._prepare(group, tokens)
+    waiter = Waiter(group, root, tokens, rank, fail_fast)
+    waiter.notify = notify
+    with sched._lock:
+        sched._waiting.enter(waiter, wait_for)
+    return waiter
+
+
+def leave(sched: Scheduler, waiter: Waiter) -> None:
+    with sched._lock:
+        sched._waiting.leave(waiter)
+
+
 async def wait_async(
     sched: Scheduler,
     group: str,
@@ -338,19 +363,13 @@ async def wait_async(
     priority: object,
     fail_fast: bool,
 ) -> Lease:
-    wait_for, rank = check_wait(timeout, priority)
-    root, tokens = sched._prepare(group, tokens)
-    waiter = Waiter(group, root, tokens, rank, fail_fast)
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
-    waiter.notify = _resolver(loop, future)
-    with sched._lock:
-        sched._waiting.enter(waiter, wait_for)
+    waiter = join(sched, group, tokens, timeout, priority, fail_fast, _resolver(loop, future))
     try:
         await future
-    except BaseException:
-        with sched._lock:
-            sched._waiting.leave(waiter)
+    except BaseException:  # cancelled: take nothing
+        leave(sched, waiter)
         raise
     return waiter.outcome()
 
@@ -363,19 +382,13 @@ def wait_blocking(
     priority: object,
     fail_fast: bool,
 ) -> Lease:
-    wait_for, rank = check_wait(timeout, priority)
-    root, tokens = sched._prepare(group, tokens)
-    waiter = Waiter(group, root, tokens, rank, fail_fast)
     done = threading.Event()
-    waiter.notify = done.set
-    with sched._lock:
-        sched._waiting.enter(waiter, wait_for)
+    waiter = join(sched, group, tokens, timeout, priority, fail_fast, done.set)
     try:
         # No timeout here: the scheduler's one timer ends the wait at its deadline.
         done.wait()
-    except BaseException:
-        with sched._lock:
-            sched._waiting.leave(waiter)
+    except BaseException:  # interrupted: take nothing
+        leave(sched, waiter)
         raise
     return waiter.outcome()
 
