@@ -35,7 +35,8 @@ SPEC = TreeSpec(
 
 async def exercise(seed: int) -> None:
     rng = random.Random(seed)
-    s = Scheduler(SPEC, clock=FakeClock(), rng=random.Random(seed))
+    clock = FakeClock()
+    s = Scheduler(SPEC, clock=clock, rng=random.Random(seed))
     pending: list[asyncio.Task[Lease]] = []
     held: list[Lease] = []
     kept: list[Lease] = []  # every lease that was granted and not given back
@@ -57,7 +58,7 @@ async def exercise(seed: int) -> None:
                 rng.choice(["a", "b", "all"]),
                 tokens=rng.choice([0, 10, 250]),
                 priority=rng.randrange(3),
-                timeout=rng.choice([None, None, 0]),
+                timeout=rng.choice([None, 0, 5.0]),  # 5 s never pass: the clock stands
             )
             pending.append(asyncio.create_task(coro))
         elif op < 0.6 and pending:
@@ -77,6 +78,7 @@ async def exercise(seed: int) -> None:
         snap = s.snapshot()
         assert all(g.in_flight <= CAP for g in snap.deployments.values())
         assert snap.groups["all"].in_flight <= 5
+        assert clock.pending <= 1  # one timer, however many wait
 
     for task in pending:
         task.cancel()

@@ -197,11 +197,10 @@ class Scheduler:
             if items[0].retired:  # granted before a reconfiguration: settle what was kept
                 items = forward(items)
             # A deployment that a reconfiguration removed records no failure.
-            failed = failed and bool(items) and isinstance(items[-1], DeploymentState)
-            if failed:
-                self._record_failure(items[-1], now, retry_after)  # type: ignore[arg-type]
+            if failed and items and isinstance(items[-1], DeploymentState):
+                self._record_failure(items[-1], now, retry_after)
             settle(items, lease.tokens, tokens, now, deadline, self._wake)
-            if failed:
+            if failed and items and isinstance(items[-1], DeploymentState):
                 self._wake.refresh(items[-1], deadline)
             self._version += 1
             if self._waiting.entries:  # a release can admit a waiter
