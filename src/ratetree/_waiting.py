@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import math
 import threading
 from collections.abc import Callable
@@ -198,7 +199,7 @@ class WaitQueue:
             if w.deadline <= deadline or (w.fail_fast and ready > w.deadline):
                 if behind:  # its own buckets may be ready sooner than the queue ahead
                     ready = max(ready, earliest(root, w.tokens))
-                self._release_slot(w)
+                self._uncount(w)
                 self._end(w, NoCapacity(w.group, None if ready == NEVER else max(0.0, ready - now)))
                 continue
             kept.append(entry)
@@ -220,7 +221,7 @@ class WaitQueue:
         return now, deadline
 
     def _grant(self, w: Waiter, lease: Lease, now: float, deadline: float) -> None:
-        self._release_slot(w)
+        self._uncount(w)
         w.lease = lease
         try:
             w.notify()
@@ -230,9 +231,10 @@ class WaitQueue:
 
     def _end(self, w: Waiter, error: BaseException) -> None:
         w.error = error
-        w.notify()
+        with contextlib.suppress(RuntimeError):  # a closed event loop: nobody to tell
+            w.notify()
 
-    def _release_slot(self, w: Waiter) -> None:
+    def _uncount(self, w: Waiter) -> None:
         """Forget ``w`` in the per-group counts (the caller removes its entry)."""
         w.queued = False
         left = self._roots[w.root] - 1
@@ -246,7 +248,7 @@ class WaitQueue:
         i = bisect.bisect_left(entries, (w.priority, w.seq))
         assert entries[i][2] is w
         del entries[i]
-        self._release_slot(w)
+        self._uncount(w)
 
     def _arm(self, now: float, deadline: float, when: float) -> None:
         if when <= deadline:
