@@ -138,7 +138,8 @@ class Scheduler:
         """Reserve one request and ``tokens`` tokens on a deployment reachable from
         ``group`` and on every limited node and reference on the way.
 
-        Raises NoCapacity (with ``retry_after``) when nothing can admit it now,
+        Raises NoCapacity (with ``retry_after``) when nothing can admit it now (with
+        ``retry_after=None`` while waiters on a group sharing a deployment are queued),
         UnknownGroup for a name that is no group, and ValueError for a negative token count
         or one larger than every path could ever hold.
         """
