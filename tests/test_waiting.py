@@ -359,3 +359,22 @@ def test_unknown_group_and_bad_arguments_raise_before_waiting() -> None:
 
     asyncio.run(main())
     assert s.waiting == 0
+
+
+def test_a_lease_for_a_waiter_whose_event_loop_closed_is_given_back() -> None:
+    s = scheduler(one_deployment(rpm=5, max_parallel_requests=1))
+    held = s.acquire("g")
+    loop = asyncio.new_event_loop()
+
+    async def start() -> asyncio.Task[Lease]:
+        task = asyncio.create_task(s.acquire_async("g"))
+        await turn()
+        return task
+
+    task = loop.run_until_complete(start())
+    loop.close()  # the waiting task is abandoned with its loop
+    held.release()  # grants the lease, cannot wake the task, takes the lease back
+    gate = s.snapshot().deployments["d"]
+    assert s.waiting == 0 and gate.in_flight == 0
+    assert gate.buckets[0].remaining == 4  # only the held lease's request
+    del task
