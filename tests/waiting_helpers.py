@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
 from ratetree.testing import FakeClock
-
-T = TypeVar("T")
 
 
 def one_deployment(**limits: object) -> TreeSpec:
@@ -44,7 +40,3 @@ async def turn() -> None:
     """Let every task that can run, run (no time passes)."""
     for _ in range(5):
         await asyncio.sleep(0)
-
-
-def run(main: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(main())  # type: ignore[arg-type]
