@@ -28,7 +28,8 @@ class NoCapacity(RatetreeError):
 
     ``retry_after`` is the number of seconds until this same request would be admitted if
     nothing else happened (buckets refill, cooldowns end), or ``None`` when only limits on
-    requests in flight block it, since those free up only when a lease is released.
+    requests in flight block it, since those free up only when a lease is released, or
+    when waiters queued in ``acquire_async``/``acquire_wait`` hold the capacity it needs.
     """
 
     def __init__(self, group: str, retry_after: float | None) -> None:

@@ -15,10 +15,12 @@ from ._errors import NoCapacity, UnknownGroup
 from ._explain import Explanation, Snapshot, explain_group, take_snapshot
 from ._leases import Lease
 from ._litellm_config import load_litellm
+from ._reconfigure import forward, transfer
 from ._selection import commit, earliest, select, settle
 from ._specs import TreeSpec, show
 from ._state import DeploymentState, GroupState, Wakeups
 from ._tree import Tree
+from ._waiting import WaitQueue, wait_async, wait_blocking
 
 Clock = Callable[[], float]
 
@@ -39,6 +41,13 @@ def _check_amount(value: object, what: str) -> float:
         if math.isfinite(amount) and amount >= 0:
             return amount
     raise ValueError(f"{what} must be a finite number >= 0, got {show(value)}")
+
+
+def _too_large(group: str, tokens: float, root: GroupState) -> ValueError:
+    return ValueError(
+        f"tokens={tokens!r} exceeds every path of group {group!r}: "
+        f"the largest request it can ever admit is {root.max_tokens:g} tokens"
+    )
 
 
 class Scheduler:
@@ -78,6 +87,7 @@ class Scheduler:
         self._refusals: cachetools.LRUCache[tuple[str, float], tuple[int, float]] = (
             cachetools.LRUCache(maxsize=1024)
         )
+        self._waiting = WaitQueue(self)
 
     @classmethod
     def from_litellm(
@@ -128,7 +138,8 @@ class Scheduler:
         """Reserve one request and ``tokens`` tokens on a deployment reachable from
         ``group`` and on every limited node and reference on the way.
 
-        Raises NoCapacity (with ``retry_after``) when nothing can admit it now,
+        Raises NoCapacity (with ``retry_after``) when nothing can admit it now (with
+        ``retry_after=None`` while waiters on a group sharing a deployment are queued),
         UnknownGroup for a name that is no group, and ValueError for a negative token count
         or one larger than every path could ever hold.
         """
@@ -136,16 +147,16 @@ class Scheduler:
             tokens = _check_amount(tokens, "tokens")  # the full check, off the hot path
         root = self._tree.groups.get(group) or self._group(group)
         if tokens > root.max_tokens:
-            raise ValueError(
-                f"tokens={tokens!r} exceeds every path of group {group!r}: "
-                f"the largest request it can ever admit is {root.max_tokens:g} tokens"
-            )
+            raise _too_large(group, tokens, root)
         with self._lock:
             now = self._clock()
             deadline = now + tolerance(now)
             heap = self._wake.heap
             if heap and heap[0][0] <= deadline:  # a wake-up is due
                 self._wake.drain(deadline)
+            # Capacity that queued waiters need is theirs: no jumping the queue.
+            if self._waiting.entries and self._waiting.holds(root, now, deadline):
+                raise NoCapacity(group, None)
             path = select(root, tokens, now, deadline, self._rng)
             if path is not None:
                 commit(path, tokens, now, deadline, self._wake)
@@ -184,14 +195,97 @@ class Scheduler:
             if heap and heap[0][0] <= deadline:  # a wake-up is due
                 self._wake.drain(deadline)
             items = lease._items
-            if failed:
-                deployment = items[-1]
-                assert isinstance(deployment, DeploymentState)
-                self._record_failure(deployment, now, retry_after)
+            if items[0].retired:  # granted before a reconfiguration: settle what was kept
+                items = forward(items)
+            # A deployment that a reconfiguration removed records no failure.
+            if failed and items and isinstance(items[-1], DeploymentState):
+                self._record_failure(items[-1], now, retry_after)
             settle(items, lease.tokens, tokens, now, deadline, self._wake)
-            if failed:
+            if failed and items and isinstance(items[-1], DeploymentState):
                 self._wake.refresh(items[-1], deadline)
             self._version += 1
+            if self._waiting.entries:  # a release can admit a waiter
+                self._waiting.serve(now, deadline)
+
+    def _prepare(self, group: str, tokens: object) -> tuple[GroupState, float]:
+        """The group's state and the checked token count; raises as ``acquire`` does."""
+        amount = _check_amount(tokens, "tokens")
+        root = self._group(group)
+        if amount > root.max_tokens:
+            raise _too_large(group, amount, root)
+        return root, amount
+
+    async def acquire_async(
+        self,
+        group: str,
+        *,
+        tokens: float = 0,
+        timeout: float | None = None,
+        priority: float = 0,
+        fail_fast: bool = False,
+    ) -> Lease:
+        """Like :meth:`acquire`, but waits in the scheduler's queue until the request can
+        be admitted (see "Waiting for capacity" in the README): lower ``priority`` first,
+        first come first served within one. A cancelled wait takes nothing.
+
+        Raises NoCapacity (with ``retry_after``) when ``timeout`` seconds pass first, or
+        at once with ``fail_fast`` when the earliest moment capacity could appear lies past
+        the deadline; UnknownGroup and ValueError as :meth:`acquire` does, ValueError for
+        a ``timeout`` or ``priority`` that is not a finite number (timeout >= 0).
+        """
+        return await wait_async(self, group, tokens, timeout, priority, fail_fast)
+
+    def acquire_wait(
+        self,
+        group: str,
+        *,
+        tokens: float = 0,
+        timeout: float | None = None,
+        priority: float = 0,
+        fail_fast: bool = False,
+    ) -> Lease:
+        """:meth:`acquire_async` for threads: blocks the calling thread. Raises as it."""
+        return wait_blocking(self, group, tokens, timeout, priority, fail_fast)
+
+    @property
+    def waiting(self) -> int:
+        """How many requests are queued in acquire_async or acquire_wait."""
+        return len(self._waiting)
+
+    def reconfigure(self, spec: TreeSpec) -> None:
+        """Switch to ``spec`` atomically, keeping the state of every deployment, group and
+        reference that keeps its id (see ``_reconfigure``); queued waiters are looked at
+        again. Raises ConfigError, changing nothing, for an invalid ``spec``."""
+        tree = Tree(spec)  # validates before anything changes
+        with self._lock:
+            now = self._clock()
+            deadline = now + tolerance(now)
+            self._wake.drain(deadline)
+            self._wake = Wakeups()
+            transfer(self._tree, tree, now, deadline, self._wake)
+            self._tree = tree
+            self._refusals.clear()
+            self._version += 1
+            self._waiting.regroup(now, deadline)
+
+    def reconfigure_litellm(
+        self,
+        model_list: object,
+        *,
+        model_group_alias: object = None,
+        routing_strategy: object = "simple-shuffle",
+        group_limits: object = None,
+    ) -> None:
+        """:meth:`reconfigure` from a LiteLLM ``model_list`` read as :meth:`from_litellm`
+        reads it. Raises ConfigError naming the offending entry, changing nothing."""
+        self.reconfigure(
+            load_litellm(
+                model_list,
+                model_group_alias=model_group_alias,
+                routing_strategy=routing_strategy,
+                group_limits=group_limits,
+            )
+        )
 
     def _record_failure(
         self, deployment: DeploymentState, now: float, retry_after: float | None

@@ -45,6 +45,8 @@ class Gate:
         "limited",
         "max_parallel",
         "req",
+        "retired",
+        "successor",
         "tok",
         "usage_watchers",
         "wake_at",
@@ -71,6 +73,10 @@ class Gate:
         # flight, and in a usage-based index on its buckets.
         self.busy_watchers: tuple[Edge, ...] = ()
         self.usage_watchers: tuple[Edge, ...] = ()
+        # Set when a reconfiguration replaces this tree: where this gate's state went
+        # (None if it was removed). Leases granted before forward through it.
+        self.retired = False
+        self.successor: Gate | None = None
 
     def ready_at(self, tokens: float) -> float:
         """Earliest moment this gate's own buckets and cooldown let the request through,
