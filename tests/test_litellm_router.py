@@ -14,18 +14,21 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import asyncio
 import random
+import re
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import litellm
 import pytest
+import yaml
 from litellm import Router
 
-from examples import readme_model_list
+from examples import README, readme_model_list
 from ratetree.integrations.litellm import RatetreeRouting, estimate_tokens
 from ratetree.testing import FakeClock
 
@@ -338,6 +341,21 @@ def test_the_sync_completion_path_routes_and_settles(wire: Wire) -> None:
     response = router.completion(model="fast/glm-4.7", messages=MESSAGES, mock_response="ok")
     assert response._hidden_params["model_id"] == ids["cerebras/zai-glm-4.7"]
     asyncio.run(settled(routing))
+
+
+def test_the_readme_litellm_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
+    section = README.split("## Using ratetree with LiteLLM's Router", 1)[1]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
+    demo = next(code for language, code in blocks if language == "python" and "asyncio" in code)
+    shown = next(code for language, code in blocks if language == "" and "->" in code)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"model_list": readme_model_list()}))
+    (tmp_path / "demo.py").write_text(demo)
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    run = subprocess.run(
+        [sys.executable, "demo.py"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == shown
 
 
 def test_importing_the_integration_without_litellm_names_the_extra() -> None:
