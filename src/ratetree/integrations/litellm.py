@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import math
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -35,211 +34,31 @@ from .._errors import ConfigError, NoCapacity, UnknownGroup
 from .._leases import Lease
 from .._scheduler import Clock, Scheduler
 from .._specs import TreeSpec
+from ._ledger import Ledger, Ticket
+from ._reading import (
+    TICKET,
+    deployment_of,
+    estimate_tokens,
+    request_metadata,
+    retry_after_of,
+    ticket_of,
+    total_tokens,
+)
 
 try:
     import httpx
     import litellm
     from litellm.integrations.custom_logger import CustomLogger
     from litellm.types.router import CustomRoutingStrategyBase
-except ImportError as err:  # pragma: no cover - exercised in a subprocess without litellm
+except ImportError as err:
     raise ImportError(
         "ratetree.integrations.litellm needs LiteLLM: pip install 'ratetree[litellm]'"
     ) from err
 
 __all__ = ["RatetreeRouting", "estimate_tokens"]
 
-TICKET = "ratetree_lease"  # the metadata key that ties a request's attempt to its lease
-_METADATA_KEYS = ("metadata", "litellm_metadata")
 # Failures LiteLLM itself holds against a deployment; other 4xx are the request's fault.
 _DEPLOYMENT_FAULTS = frozenset({401, 404, 408, 429})
-
-
-def estimate_tokens(request: Mapping[str, Any]) -> int:
-    """The tokens to reserve for a request before its usage is known: the completion cap it
-    asks for (``max_completion_tokens`` or ``max_tokens``, else 0) plus the prompt's text
-    length / 4, rounded up (about 4 characters per token in English text). The lease
-    settles the real count from the response's usage, refunding or charging the difference."""
-    cap = request.get("max_completion_tokens")
-    if cap is None:
-        cap = request.get("max_tokens")
-    out = cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else 0
-    return out + math.ceil(_text_length(request.get("messages"), request.get("input")) / 4)
-
-
-def _text_length(*values: object) -> int:
-    total = 0
-    stack = list(values)
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            total += len(value)
-        elif isinstance(value, Mapping):
-            stack.extend(value.get(key) for key in ("content", "text"))
-        elif isinstance(value, (list, tuple)):
-            stack.extend(value)
-    return total
-
-
-class _Ticket:
-    """One open lease and what identifies the attempt it belongs to."""
-
-    __slots__ = ("call_id", "lease", "opened", "trace_id")
-
-    def __init__(self, lease: Lease, trace_id: object, opened: float) -> None:
-        self.lease = lease
-        self.trace_id = trace_id
-        self.opened = opened
-        self.call_id: str | None = None  # the attempt's litellm_call_id, once a hook saw it
-
-
-class _Ledger:
-    """Open leases by ticket. Every way out pops the ticket under the lock, so each lease is
-    settled exactly once even when several events about one attempt arrive."""
-
-    __slots__ = ("_by_call", "_lock", "_open")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open: dict[str, _Ticket] = {}  # in order of opening, so the oldest come first
-        self._by_call: dict[str, str] = {}
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-    def add(self, ticket: _Ticket) -> str:
-        key = uuid.uuid4().hex
-        with self._lock:
-            self._open[key] = ticket
-        return key
-
-    def bind(self, key: object, call_id: object, deployment_id: str | None) -> None:
-        """Remember which attempt (``litellm_call_id``) carries the lease of ``key``."""
-        if not isinstance(key, str) or not isinstance(call_id, str):
-            return
-        with self._lock:
-            ticket = self._open.get(key)
-            if ticket is None or ticket.call_id is not None:
-                return
-            if deployment_id is not None and deployment_id != ticket.lease.deployment_id:
-                return
-            ticket.call_id = call_id
-            self._by_call[call_id] = key
-
-    def claim(self, key: object, call_id: object, deployment_id: str | None) -> Lease | None:
-        """Take the lease an event reports on, or None if it is not ours or already settled.
-
-        The attempt's ``litellm_call_id`` decides when a hook bound it; otherwise the ticket
-        on the metadata does, provided the event names the lease's deployment and no other
-        attempt was bound to the ticket (a retry shares the metadata of the first attempt).
-        """
-        with self._lock:
-            bound = self._by_call.get(call_id) if isinstance(call_id, str) else None
-            if bound is not None:
-                return self._pop(bound)
-            if not isinstance(key, str):
-                return None
-            ticket = self._open.get(key)
-            if ticket is None or (ticket.call_id is not None and ticket.call_id != call_id):
-                return None
-            if deployment_id is not None and deployment_id != ticket.lease.deployment_id:
-                return None
-            return self._pop(key)
-
-    def orphan(self, key: object, trace_id: object) -> Lease | None:
-        """The lease a request still holds when the Router picks for it again."""
-        if not isinstance(key, str):
-            return None
-        with self._lock:
-            ticket = self._open.get(key)
-            if ticket is None or ticket.trace_id != trace_id:
-                return None
-            return self._pop(key)
-
-    def expired(self, before: float) -> list[Lease]:
-        """Take every lease opened before ``before``."""
-        with self._lock:
-            keys = []
-            for key, ticket in self._open.items():
-                if ticket.opened > before:
-                    break
-                keys.append(key)
-            return [lease for key in keys if (lease := self._pop(key)) is not None]
-
-    def _pop(self, key: str) -> Lease | None:
-        ticket = self._open.pop(key, None)
-        if ticket is None:
-            return None
-        if ticket.call_id is not None:
-            self._by_call.pop(ticket.call_id, None)
-        return ticket.lease
-
-
-def _request_metadata(request: dict[str, Any]) -> dict[str, Any]:
-    """The request's metadata dict (LiteLLM's newer endpoints call it ``litellm_metadata``),
-    created if missing; it travels with every attempt into the callbacks."""
-    name = "litellm_metadata" if "litellm_metadata" in request else "metadata"
-    metadata = request.get(name)
-    if not isinstance(metadata, dict):
-        metadata = request[name] = {}
-    return metadata
-
-
-def _ticket_of(kwargs: Mapping[str, Any]) -> object:
-    params = kwargs.get("litellm_params")
-    for place in (kwargs, params if isinstance(params, Mapping) else {}):
-        for name in _METADATA_KEYS:
-            metadata = place.get(name)
-            if isinstance(metadata, Mapping) and TICKET in metadata:
-                return metadata[TICKET]
-    return None
-
-
-def _deployment_of(kwargs: Mapping[str, Any]) -> str | None:
-    params = kwargs.get("litellm_params")
-    for place in (kwargs, params if isinstance(params, Mapping) else {}):
-        info = place.get("model_info")
-        if isinstance(info, Mapping) and info.get("id") is not None:
-            return str(info["id"])
-    return None
-
-
-def _total_tokens(response: object) -> int | None:
-    usage = response.get("usage") if isinstance(response, Mapping) else None
-    if usage is None:
-        usage = getattr(response, "usage", None)
-    total = usage.get("total_tokens") if isinstance(usage, Mapping) else None
-    if total is None:
-        total = getattr(usage, "total_tokens", None)
-    if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
-        return total
-    return None
-
-
-def _header(headers: object, name: str) -> str | None:
-    if isinstance(headers, (Mapping, httpx.Headers)):
-        for key, value in headers.items():
-            if isinstance(key, str) and key.lower() == name:
-                return str(value)
-    return None
-
-
-def retry_after_of(exc: BaseException) -> float | None:
-    """The seconds a provider's 429 asks to wait: its ``retry-after-ms`` or ``retry-after``
-    header in seconds (the HTTP-date form is not read), from the exception's ``headers`` or
-    its HTTP response. None when absent or unreadable."""
-    response = getattr(exc, "response", None)
-    for headers in (getattr(exc, "headers", None), getattr(response, "headers", None)):
-        for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-            text = _header(headers, name)
-            if text is None:
-                continue
-            try:
-                seconds = float(text) * scale
-            except ValueError:
-                continue
-            if math.isfinite(seconds) and seconds >= 0:
-                return seconds
-    return None
 
 
 def _no_capacity_error(err: NoCapacity) -> Exception:
@@ -352,14 +171,14 @@ class _Settler(CustomLogger):  # type: ignore[misc]
         self, kwargs: dict[str, Any], call_type: object
     ) -> None:
         self._routing._ledger.bind(
-            _ticket_of(kwargs), kwargs.get("litellm_call_id"), _deployment_of(kwargs)
+            ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs)
         )
 
     async def async_post_call_success_deployment_hook(
         self, request_data: dict[str, Any], response: object, call_type: object
     ) -> None:
         # A stream passes by here before its usage exists; its logging event settles it.
-        if _total_tokens(response) is not None:
+        if total_tokens(response) is not None:
             self._routing._succeeded(request_data, response)
 
     async def async_post_call_failure_deployment_hook(
@@ -420,7 +239,7 @@ class RatetreeRouting:
         self._lease_timeout = lease_timeout
         self._model_list, self._aliases = _router_view(scheduler.spec)
         self._entries = {entry["model_info"]["id"]: entry for entry in self._model_list}
-        self._ledger = _Ledger()
+        self._ledger = Ledger()
         self._strategy = _Strategy(self)
         self._settler = _Settler(self)
 
@@ -493,7 +312,7 @@ class RatetreeRouting:
 
     def _pick(self, group: str, request_kwargs: object) -> dict[str, Any]:
         request: dict[str, Any] = request_kwargs if isinstance(request_kwargs, dict) else {}
-        metadata = _request_metadata(request)
+        metadata = request_metadata(request)
         now = self._clock()
         for lease in self._ledger.expired(now - self._lease_timeout):
             lease.release()
@@ -510,18 +329,18 @@ class RatetreeRouting:
             raise _bad_request(str(err), group) from None
         except ValueError as err:  # a token estimate no path of the group could ever hold
             raise _bad_request(str(err), group) from None
-        metadata[TICKET] = self._ledger.add(_Ticket(lease, request.get("litellm_trace_id"), now))
-        return self._entries[lease.deployment_id]
+        metadata[TICKET] = self._ledger.add(Ticket(lease, request.get("litellm_trace_id"), now))
+        return copy.deepcopy(self._entries[lease.deployment_id])  # the Router may write to it
 
     def _claim(self, kwargs: Mapping[str, Any]) -> Lease | None:
         return self._ledger.claim(
-            _ticket_of(kwargs), kwargs.get("litellm_call_id"), _deployment_of(kwargs)
+            ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs)
         )
 
     def _succeeded(self, kwargs: Mapping[str, Any], response: object) -> None:
         lease = self._claim(kwargs)
         if lease is not None:
-            lease.release(tokens=_total_tokens(response))
+            lease.release(tokens=total_tokens(response))
 
     def _failed(self, kwargs: Mapping[str, Any], exc: object) -> None:
         lease = self._claim(kwargs)
