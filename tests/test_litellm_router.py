@@ -227,25 +227,27 @@ def test_a_mocked_429_without_retry_after_counts_as_a_plain_failure(wire: Wire) 
     assert routing.scheduler.snapshot().deployments[glm].cooling_for == 0
 
 
-def test_repeated_server_errors_cool_the_deployment_by_the_failure_policy(wire: Wire) -> None:
+def cooling_after_repeated(error: Exception, wire: Wire) -> tuple[float, float]:
+    """Fail one more time than allowed_fails on glm; return its cooldown and cooldown_time."""
     routing, router, _ = wire()
     glm = ids_by_model(routing)["cerebras/zai-glm-4.7"]
-    error = litellm.InternalServerError(message="boom", llm_provider="cerebras", model="x")
     for _ in range(routing.scheduler.allowed_fails + 1):
-        with pytest.raises(litellm.InternalServerError):
+        with pytest.raises(type(error)):
             call(router, "fast/glm-4.7", mock_response=error)
     cooling = routing.scheduler.snapshot().deployments[glm].cooling_for
-    assert cooling == routing.scheduler.cooldown_time
+    return cooling, routing.scheduler.cooldown_time
+
+
+def test_repeated_server_errors_cool_the_deployment_by_the_failure_policy(wire: Wire) -> None:
+    error = litellm.InternalServerError(message="boom", llm_provider="cerebras", model="x")
+    cooling, cooldown_time = cooling_after_repeated(error, wire)
+    assert cooling == cooldown_time
 
 
 def test_errors_that_are_the_requests_own_fault_do_not_cool_the_deployment(wire: Wire) -> None:
-    routing, router, _ = wire()
-    glm = ids_by_model(routing)["cerebras/zai-glm-4.7"]
     error = litellm.BadRequestError(message="bad", llm_provider="cerebras", model="x")
-    for _ in range(routing.scheduler.allowed_fails + 1):
-        with pytest.raises(litellm.BadRequestError):
-            call(router, "fast/glm-4.7", mock_response=error)
-    assert routing.scheduler.snapshot().deployments[glm].cooling_for == 0
+    cooling, _ = cooling_after_repeated(error, wire)
+    assert cooling == 0
 
 
 def test_tpm_is_settled_with_the_mocked_usage(wire: Wire) -> None:
