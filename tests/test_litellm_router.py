@@ -358,6 +358,12 @@ def test_an_unknown_group_is_a_bad_request(wire: Wire) -> None:
         call(router, "slow")
 
 
+def test_a_request_larger_than_any_tpm_bucket_is_a_bad_request(wire: Wire) -> None:
+    _, router, _ = wire(example(tpm=1000))
+    with pytest.raises(litellm.BadRequestError, match="exceeds every path"):
+        call(router, "fast", max_tokens=1000)
+
+
 def test_the_sync_completion_path_routes_and_settles(wire: Wire) -> None:
     routing, router, _ = wire()
     ids = ids_by_model(routing)
