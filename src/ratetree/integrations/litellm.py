@@ -144,7 +144,7 @@ class _Strategy(CustomRoutingStrategyBase):  # type: ignore[misc]
         specific_deployment: object = False,
         request_kwargs: object = None,
     ) -> dict[str, Any]:
-        return self._routing._pick(model, request_kwargs)
+        return self._routing._pick(model, request_kwargs, messages, input)
 
     def get_available_deployment(
         self,
@@ -154,7 +154,7 @@ class _Strategy(CustomRoutingStrategyBase):  # type: ignore[misc]
         specific_deployment: object = False,
         request_kwargs: object = None,
     ) -> dict[str, Any]:
-        return self._routing._pick(model, request_kwargs)
+        return self._routing._pick(model, request_kwargs, messages, input)
 
 
 class _Settler(CustomLogger):  # type: ignore[misc]
@@ -310,7 +310,9 @@ class RatetreeRouting:
 
     # -- the strategy and the callbacks call these ------------------------------------------
 
-    def _pick(self, group: str, request_kwargs: object) -> dict[str, Any]:
+    def _pick(
+        self, group: str, request_kwargs: object, messages: object, input: object
+    ) -> dict[str, Any]:
         request: dict[str, Any] = request_kwargs if isinstance(request_kwargs, dict) else {}
         metadata = request_metadata(request)
         now = self._clock()
@@ -321,7 +323,9 @@ class RatetreeRouting:
         if orphan is not None:
             orphan.release(tokens=0)
         try:
-            tokens = self._estimate(request)
+            # Some LiteLLM versions pass the prompt beside the kwargs rather than in them.
+            prompt = {"messages": messages, "input": input}
+            tokens = self._estimate({**prompt, **request} if request else prompt)
             lease = self.scheduler.acquire(group, tokens=tokens)
         except NoCapacity as err:
             raise _no_capacity_error(err) from None
