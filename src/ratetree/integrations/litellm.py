@@ -295,8 +295,9 @@ class RatetreeRouting:
         return len(self._ledger)
 
     def attach(self, router: Any) -> None:
-        """Make ``router`` route through ratetree: register the routing strategy on it and
-        add the settling callback to ``litellm.callbacks`` (once)."""
+        """Make ``router`` route through ratetree: register the routing strategy on it (its
+        ``register_plugin``, or ``set_custom_routing_strategy`` where that is all there is)
+        and add the settling callback to LiteLLM's callbacks, once."""
         register = getattr(router, "register_plugin", None) or router.set_custom_routing_strategy
         register(self._strategy)
         litellm.logging_callback_manager.add_litellm_callback(self._settler)
