@@ -8,6 +8,8 @@ The suite lives outside ``tests/`` so the ordinary test run never pays for it.
 from __future__ import annotations
 
 import itertools
+import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,13 +17,28 @@ from typing import Any
 import pytest
 
 from ratetree import NoCapacity, Scheduler
-from trees import FULLNESSES, ROOT, SIZES, STRATEGIES, Fullness, Strategy, build, build_refusing
+from trees import (
+    CASES,
+    FULLNESSES,
+    ROOT,
+    SIZES,
+    STRATEGIES,
+    Case,
+    Fullness,
+    Strategy,
+    build,
+    build_refusing,
+)
 
 # Reserve more than is used so release() takes the settle path (a refund on every token
 # bucket of the path), as a router does once the provider reports real usage.
 RESERVED = 100
 USED = 80
-VARIANT_SIZE = 1000
+THREADS_SIZE = 1000
+# Requests per round of the thread cases, split evenly over the threads: ~0.1 s a round,
+# so starting and joining the threads (~0.1 ms) is noise.
+THREAD_REQUESTS = 4000 if os.environ.get("RATETREE_BENCH_QUICK") else 20_000
+THREAD_ROUNDS = 3 if os.environ.get("RATETREE_BENCH_QUICK") else 15
 
 
 def one_request(scheduler: Scheduler) -> Callable[[], None]:
@@ -35,35 +52,22 @@ def one_request(scheduler: Scheduler) -> Callable[[], None]:
 
 @pytest.mark.parametrize("fullness", FULLNESSES)
 @pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("size", SIZES)
-def test_tree(benchmark: Any, size: int, strategy: Strategy, fullness: Fullness) -> None:
-    """The headline grid: three-level tree, no group-level limits."""
-    scheduler = build(size, strategy, fullness)
-    benchmark.group = f"tree {size}"
-    benchmark.extra_info.update(
-        case="tree", shape="tree", size=size, strategy=strategy, fullness=fullness
+def test_acquire(
+    benchmark: Any, size: int, case: Case, strategy: Strategy, fullness: Fullness
+) -> None:
+    """The grid: three-level tree, one flat group, and the tree with a tight limit on its
+    root group (full after every acquire, open again after every release)."""
+    scheduler = build(
+        size,
+        strategy,
+        fullness,
+        shape="flat" if case == "flat" else "tree",
+        tight_limit=case == "tight",
     )
-    benchmark(one_request(scheduler))
-
-
-@pytest.mark.parametrize("fullness", FULLNESSES)
-@pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize("variant", ["root-limit", "flat"])
-def test_variant(benchmark: Any, variant: str, strategy: Strategy, fullness: Fullness) -> None:
-    """Shapes compared with the 1,000-deployment tree: a limit on the root group (one
-    more gate on every path, refreshed on every commit and settle) and one flat group."""
-    if variant == "flat":
-        scheduler = build(VARIANT_SIZE, strategy, fullness, shape="flat")
-    else:
-        scheduler = build(VARIANT_SIZE, strategy, fullness, root_limit=True)
-    benchmark.group = f"variant {VARIANT_SIZE}"
-    benchmark.extra_info.update(
-        case=variant,
-        shape="flat" if variant == "flat" else "tree",
-        size=VARIANT_SIZE,
-        strategy=strategy,
-        fullness=fullness,
-    )
+    benchmark.group = f"{case} {size}"
+    benchmark.extra_info.update(case=case, size=size, strategy=strategy, fullness=fullness)
     benchmark(one_request(scheduler))
 
 
@@ -89,6 +93,33 @@ def test_refusal(benchmark: Any, size: int, request_kind: str) -> None:
         case="refusal", size=size, strategy=request_kind, fullness="drained"
     )
     benchmark(refuse)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads(benchmark: Any, threads: int) -> None:
+    """THREAD_REQUESTS acquire+release on one scheduler (1,000-deployment tree, shuffle),
+    split over ``threads`` threads started together. The single-thread case runs in a
+    started thread too, so both pay the same start and join."""
+    scheduler = build(THREADS_SIZE, "shuffle")
+    request = one_request(scheduler)
+    share = THREAD_REQUESTS // threads
+
+    def worker() -> None:
+        for _ in range(share):
+            request()
+
+    def run() -> None:
+        workers = [threading.Thread(target=worker) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+    benchmark.group = "threads"
+    benchmark.extra_info.update(
+        case="threads", threads=threads, requests=share * threads, size=THREADS_SIZE
+    )
+    benchmark.pedantic(run, rounds=THREAD_ROUNDS, warmup_rounds=1)
 
 
 def test_floor(benchmark: Any) -> None:
