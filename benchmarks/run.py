@@ -3,8 +3,8 @@
 Usage (from anywhere; needs ``pip install -e '.[bench]'``, which brings pytest-benchmark,
 matplotlib and litellm)::
 
-    python benchmarks/run.py            # full run, ~10 minutes on 2 cores
-    python benchmarks/run.py --quick    # smoke run, about a minute; LiteLLM at 10 and 100 only
+    python benchmarks/run.py            # full run, 6 (quiet) to 12 (busy) minutes on 2 cores
+    python benchmarks/run.py --quick    # smoke run, about 2 minutes; LiteLLM at 10 and 100 only
     python benchmarks/run.py --report   # re-render the report and plot from the last results
     python benchmarks/run.py --check    # exit 1 if a goal is missed
     python benchmarks/run.py --quick -- -k shuffle   # pass options on to pytest (ratetree part)
@@ -58,7 +58,7 @@ PLOT = HERE / "results" / "scaling.png"
 # pytest-benchmark settings. A round runs at least MIN_TIME so that one acquire+release
 # (a few µs) is batched into tens of iterations and timer overhead and jitter wash out;
 # MAX_TIME bounds each case. ~110 cases x (MAX_TIME + calibration + setup) keeps the
-# ratetree part around 3 minutes on 2 cores; the 10,000-deployment drains are the slowest
+# ratetree part at 1.5 to 3 minutes on 2 cores; the 10,000-deployment drains are the slowest
 # setup.
 FULL = {"min_time": 0.0002, "max_time": 0.5, "min_rounds": 20, "warmup_iterations": 2000}
 QUICK = {"min_time": 0.0001, "max_time": 0.02, "min_rounds": 3, "warmup_iterations": 100}
