@@ -17,10 +17,13 @@ from ratetree.testing import FakeClock
 
 Strategy = Literal["shuffle", "round-robin", "least-busy", "usage-based"]
 Shape = Literal["tree", "flat"]
+Case = Literal["tree", "flat", "tight"]
 Fullness = Literal["ample", "exhausted"]
 
 STRATEGIES: tuple[Strategy, ...] = ("shuffle", "round-robin", "least-busy", "usage-based")
-SIZES: tuple[int, ...] = (100, 1000, 10000)
+SIZES: tuple[int, ...] = (10, 100, 1000, 10000)
+# "tight": the three-level tree with TIGHT_LIMIT on its root group.
+CASES: tuple[Case, ...] = ("tree", "flat", "tight")
 FULLNESSES: tuple[Fullness, ...] = ("ample", "exhausted")
 
 ROOT = "root"
@@ -29,11 +32,14 @@ EXHAUSTED_FRACTION = 0.9
 # A full run does a few hundred thousand requests per scheduler; with the clock frozen
 # nothing refills, so these must outlast that by orders of magnitude (tokens=100 reserved,
 # 80 settled: 20 tokens net per request).
-AMPLE = Limits(rpm=1_000_000, tpm=10**9)
+AMPLE_RPM = 1_000_000
+AMPLE_TPM = 10**9
+AMPLE = Limits(rpm=AMPLE_RPM, tpm=AMPLE_TPM)
 # One request empties it; the frozen clock keeps it empty.
 DRAINABLE = Limits(rpm=1, tpm=10**9)
-# Checked on every request (the root is on every path) but never the one that blocks.
-ROOT_LIMIT = Limits(rpm=10**9)
+# On the root group, so on every path: one request in flight fills it (acquire closes the
+# root, release reopens it) and every request charges and settles its rpm bucket.
+TIGHT_LIMIT = Limits(rpm=10**9, max_parallel_requests=1)
 
 
 def branching(n: int) -> int:
@@ -165,14 +171,33 @@ def build(
     fullness: Fullness = "ample",
     *,
     shape: Shape = "tree",
-    root_limit: bool = False,
+    tight_limit: bool = False,
     seed: int = 0,
 ) -> Scheduler:
     """A scheduler for one benchmark case, drained already if ``fullness`` says so."""
     drained = pick_drained(n, seed) if fullness == "exhausted" else frozenset()
     make = three_level_spec if shape == "tree" else flat_spec
-    spec = make(n, strategy, drained=drained, root_limits=ROOT_LIMIT if root_limit else None)
+    spec = make(n, strategy, drained=drained, root_limits=TIGHT_LIMIT if tight_limit else None)
     scheduler = Scheduler(spec, clock=FakeClock(1000.0), rng=random.Random(seed))
     if drained:
         drain(scheduler, drained)
     return scheduler
+
+
+def litellm_model_list(n: int) -> list[dict[str, object]]:
+    """The same n ample deployments as one flat LiteLLM model group named ``ROOT``, for
+    ``litellm.Router(model_list=...)``: same ids, same rpm/tpm, a fake key (nothing is
+    ever sent)."""
+    return [
+        {
+            "model_name": ROOT,
+            "litellm_params": {
+                "model": "openai/gpt-4o-mini",
+                "api_key": "sk-fake",
+                "rpm": AMPLE_RPM,
+                "tpm": AMPLE_TPM,
+            },
+            "model_info": {"id": d},
+        }
+        for d in deployment_ids(n)
+    ]

@@ -102,18 +102,27 @@ class Gate:
 
 
 class DeploymentState(Gate):
-    __slots__ = ("failures", "id", "parents", "spec")
+    __slots__ = ("_failures", "id", "parents", "spec")
 
     def __init__(self, spec: Deployment) -> None:
         super().__init__(spec.limits)
         self.spec = spec
         self.id = spec.id
         self.parents: list[Edge] = []
-        self.failures: deque[float] = deque()
+        self._failures: deque[float] | None = None
 
     @property
     def name(self) -> str:
         return self.id
+
+    @property
+    def failures(self) -> deque[float]:
+        """Moments of recent failures, for ``allowed_fails``; made on first use, because an
+        empty deque (~760 bytes) would be most of an idle deployment's memory."""
+        fails = self._failures
+        if fails is None:
+            fails = self._failures = deque()
+        return fails
 
 
 class GroupState(Gate):

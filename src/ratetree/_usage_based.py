@@ -98,8 +98,14 @@ class UsageBasedTier(Tier):
 def refilled_at(edge: Edge) -> float:
     """The moment every bucket on ``edge``, its target and (for an indexed usage-based
     group) the target's best path is full again."""
-    moment = max((b.full_at for g in (edge, edge.child) for b in (*g.req, *g.tok)), default=-NEVER)
+    # Plain loops: this runs for every member update on every request, and max() over a
+    # generator of unpacked tuples cost several times as much.
+    moment = -NEVER
     child = edge.child
+    for buckets in (edge.req, edge.tok, child.req, child.tok):
+        for b in buckets:
+            if b.full_at > moment:
+                moment = b.full_at
     if isinstance(child, GroupState):
         for tier in child.tiers:
             if tier.open and isinstance(tier, UsageBasedTier) and tier.indexed:
