@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cachetools
 
@@ -19,6 +20,9 @@ from ._selection import commit, earliest, select, settle
 from ._specs import TreeSpec, show
 from ._state import DeploymentState, GroupState, Wakeups
 from ._tree import Tree
+
+if TYPE_CHECKING:
+    from ._redis_state import RedisState
 
 Clock = Callable[[], float]
 
@@ -46,8 +50,10 @@ class Scheduler:
 
     ``clock`` is a zero-argument callable returning seconds (``time.monotonic`` by
     default; :class:`ratetree.testing.FakeClock` in tests) and is read once per operation.
-    ``rng`` is the :class:`random.Random` the shuffle strategies draw from. All methods are
-    thread-safe. Raises ConfigError for an invalid ``spec``.
+    ``rng`` is the :class:`random.Random` the shuffle strategies draw from. ``state``
+    shares the limits with other replicas through Redis (:class:`ratetree.RedisState`);
+    without it everything stays in this process. All methods are thread-safe. Raises
+    ConfigError for an invalid ``spec``.
     """
 
     def __init__(
@@ -58,6 +64,7 @@ class Scheduler:
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
+        state: RedisState | None = None,
     ) -> None:
         if (
             isinstance(allowed_fails, bool)
@@ -78,6 +85,9 @@ class Scheduler:
         self._refusals: cachetools.LRUCache[tuple[str, float], tuple[int, float]] = (
             cachetools.LRUCache(maxsize=1024)
         )
+        self._state = state
+        if state is not None:
+            state.bind(self)
 
     @classmethod
     def from_litellm(
@@ -91,6 +101,7 @@ class Scheduler:
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
+        state: RedisState | None = None,
     ) -> Scheduler:
         """Build a scheduler from a LiteLLM ``model_list`` in which an entry whose
         ``litellm_params.model`` names another group is a reference to that group.
@@ -107,6 +118,7 @@ class Scheduler:
             cooldown_time=cooldown_time,
             clock=clock,
             rng=rng,
+            state=state,
         )
 
     @property
@@ -140,6 +152,8 @@ class Scheduler:
                 f"tokens={tokens!r} exceeds every path of group {group!r}: "
                 f"the largest request it can ever admit is {root.max_tokens:g} tokens"
             )
+        if self._state is not None:
+            return self._state.acquire(group, root, tokens)
         with self._lock:
             now = self._clock()
             deadline = now + tolerance(now)
@@ -191,6 +205,8 @@ class Scheduler:
             settle(items, lease.tokens, tokens, now, deadline, self._wake)
             if failed:
                 self._wake.refresh(items[-1], deadline)
+            if self._state is not None:
+                self._state.finished(lease, tokens, retry_after, failed, now)
             self._version += 1
 
     def _record_failure(
