@@ -21,8 +21,11 @@ class RedisSchedulerVsOracle(SchedulerVsOracle):
         self.client = client
 
     def make_scheduler(self, spec: TreeSpec, **options: Any) -> Scheduler:
-        # A fresh prefix per example: each run starts from empty shared state.
-        state = RedisState(self.client, prefix=uuid.uuid4().hex, clock=options["clock"])
+        # A fresh prefix per example: each run starts from empty shared state. The oracle
+        # knows no lease TTL, and runs advance the clock by hours: leases must not expire.
+        state = RedisState(
+            self.client, prefix=uuid.uuid4().hex, clock=options["clock"], lease_ttl=1e12
+        )
         return Scheduler(spec, state=state, **options)
 
 
