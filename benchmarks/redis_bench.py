@@ -3,7 +3,7 @@
 Usage (from the repository root, with the ``test`` extra installed, which brings ``redis``)::
 
     python benchmarks/redis_bench.py                 # starts its own redis-server
-    python benchmarks/redis_bench.py --url redis://127.0.0.1:6379/0 --seconds 3
+    python benchmarks/redis_bench.py --url redis://127.0.0.1:6379/0 --rounds 9
 
 Each case does, per request, what a router does: one acquire and one release. For
 ratetree that is ``acquire(group, tokens=100)`` then ``release(80)`` (the release settles
@@ -18,8 +18,9 @@ against the same server, with limits large enough never to refuse:
 - limits moving window: one hit per request, one round trip;
 - PING: one bare round trip per request, the floor for anything that asks Redis.
 
-Reported: requests per second and microseconds per request (median of ``--rounds``
-rounds of ``--seconds`` each), and round trips per request counted by ``RedisStats``.
+Reported: requests per second and microseconds per request (median over ``--rounds``
+rounds; a round runs each case for ``--seconds``), and round trips per request counted
+by ``RedisStats`` over 1,000 requests.
 The markdown table goes to stdout.
 """
 
@@ -63,66 +64,62 @@ def _scheduler_case(scheduler: Scheduler) -> Callable[[], None]:
     return one
 
 
-def _rate(case: Callable[[], None], seconds: float, rounds: int) -> float:
-    """Median requests per second over ``rounds`` timed rounds of about ``seconds``."""
-    for _ in range(200):  # warm up: connections, scripts loaded, caches
-        case()
-    rates = []
-    for _ in range(rounds):
-        n = 0
-        start = time.perf_counter()
-        end = start + seconds
-        while True:
-            for _ in range(100):
-                case()
-            n += 100
-            now = time.perf_counter()
-            if now >= end:
-                break
-        rates.append(n / (now - start))
-    return statistics.median(rates)
+def _time(case: Callable[[], None], seconds: float) -> float:
+    """Requests per second of ``case`` over about ``seconds``."""
+    n = 0
+    start = time.perf_counter()
+    end = start + seconds
+    while True:
+        for _ in range(100):
+            case()
+        n += 100
+        now = time.perf_counter()
+        if now >= end:
+            return n / (now - start)
 
 
 def run(url: str, seconds: float, rounds: int) -> list[tuple[str, float, str]]:
+    """Each case's median requests per second and its round trips per request. Rounds
+    visit every case in turn, so a busy neighbour slows all cases alike."""
     client = redis.Redis.from_url(url)
-    rows: list[tuple[str, float, str]] = []
-
-    memory = Scheduler(LIMITED)
-    rows.append(
-        ("ratetree in-memory (limited group)", _rate(_scheduler_case(memory), seconds, rounds), "0")
-    )
-
+    cases: list[tuple[str, Callable[[], None], str]] = [
+        ("ratetree in-memory (limited group)", _scheduler_case(Scheduler(LIMITED)), "0")
+    ]
     for label, spec in (("1 deployment", ONE), ("limited group", LIMITED)):
         state = RedisState(client, prefix=f"bench-{uuid.uuid4().hex}")
-        scheduler = Scheduler(spec, state=state)
-        case = _scheduler_case(scheduler)
-        rate = _rate(case, seconds, rounds)
-        before = state.stats.round_trips
-        for _ in range(1000):
+        case = _scheduler_case(Scheduler(spec, state=state))
+        for _ in range(1000):  # also the warm-up: connection made, scripts loaded
             case()
-        trips = f"{(state.stats.round_trips - before) / 1000:g}"
-        rows.append((f"ratetree + Redis ({label})", rate, trips))
+        trips = f"{state.stats.round_trips / 1000:g}"
+        cases.append((f"ratetree + Redis ({label})", case, trips))
 
-    storage = RedisStorage(url)
-    limiter = MovingWindowRateLimiter(storage)
+    limiter = MovingWindowRateLimiter(RedisStorage(url))
     item = limits.parse("10000000/minute")
     key = uuid.uuid4().hex
 
     def hit() -> None:
         limiter.hit(item, "bench", key)
 
-    rows.append(
-        ("limits MovingWindowRateLimiter.hit (RedisStorage)", _rate(hit, seconds, rounds), "1")
-    )
-    rows.append(("redis PING (one bare round trip)", _rate(client.ping, seconds, rounds), "1"))
-    return rows
+    cases.append(("limits MovingWindowRateLimiter.hit (RedisStorage)", hit, "1"))
+    cases.append(("redis PING (one bare round trip)", client.ping, "1"))
+    for _, case, _ in cases:
+        for _ in range(200):
+            case()
+    rates: list[list[float]] = [[] for _ in cases]
+    for _ in range(rounds):
+        for i, (_, case, _) in enumerate(cases):
+            rates[i].append(_time(case, seconds))
+    return [
+        (label, statistics.median(r), trips)
+        for (label, _, trips), r in zip(cases, rates, strict=True)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", help="use this Redis instead of starting a redis-server")
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of one round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of one case in a round")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     server = None
     url = args.url

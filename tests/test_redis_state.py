@@ -13,6 +13,7 @@ import uuid
 import pytest
 import redis
 
+from examples import readme_model_list
 from ratetree import (
     ConfigError,
     Deployment,
@@ -26,6 +27,8 @@ from ratetree import (
     TreeSpec,
 )
 from ratetree.testing import FakeClock
+from redis_server import RedisServer
+from test_readme import block_after
 
 
 def _spec(group: Limits = Limits(), *deployments: Deployment) -> TreeSpec:  # noqa: B008
@@ -192,3 +195,14 @@ def test_a_state_serves_one_scheduler(redis_client: redis.Redis) -> None:
 def test_invalid_options_raise_config_error_naming_them(option: str, value: object) -> None:
     with pytest.raises(ConfigError, match=option):
         RedisState("redis://127.0.0.1:1/0", **{option: value})  # type: ignore[arg-type]
+
+
+def test_the_readme_redis_example_runs(redis_server: RedisServer) -> None:
+    code = block_after("## Shared limits across replicas (Redis)", "python")
+    namespace: dict[str, object] = {"model_list": readme_model_list()}
+    exec(code.replace("redis://localhost:6379/0", redis_server.url), namespace)
+    scheduler = namespace["scheduler"]
+    assert isinstance(scheduler, Scheduler)
+    lease = scheduler.acquire("fast")
+    assert lease.path[0] == "fast"
+    lease.release()
