@@ -5,11 +5,13 @@ from __future__ import annotations
 import multiprocessing
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+import redis_server as redis_server_module
 from ratetree import (
     Deployment,
     Group,
@@ -19,9 +21,11 @@ from ratetree import (
     Rate,
     RedisState,
     Scheduler,
+    StateUnavailable,
     TreeSpec,
 )
 from ratetree.testing import FakeClock
+from redis_server import RedisServer
 
 WORKERS = 4
 SECONDS = 3.0
@@ -29,12 +33,12 @@ RATE = Rate(20, 1.0)  # the tight group: 20 requests a second, bursts of 20
 PARALLEL = 2
 
 
-def _tight_spec() -> TreeSpec:
+def _tight_spec(parallel: int = PARALLEL, rate: Rate = RATE) -> TreeSpec:
     deployments = [Deployment(f"d{i}") for i in range(3)]
     group = Group(
         "tight",
         members=[Member(deployment=d.id) for d in deployments],
-        limits=Limits(rpm=(RATE,), max_parallel_requests=PARALLEL),
+        limits=Limits(rpm=(rate,), max_parallel_requests=parallel),
     )
     return TreeSpec(groups=[group], deployments=deployments)
 
@@ -141,3 +145,69 @@ def test_slots_of_a_replica_process_that_died_with_leases_open_free_after_the_le
     assert refused.value.retry_after is None  # only the in-flight cap holds it
     clock.advance(0.5)
     assert survivor.acquire("tight").deployment_id.startswith("d")
+
+
+def _through_an_outage(url: str, prefix: str, events: Any, results: Any) -> None:
+    """Acquire and release until Redis has gone away and come back, then 20 more; release
+    a lease held from the start while Redis is down, so that release must be queued."""
+    state = RedisState(url, prefix=prefix, timeout=5.0)
+    scheduler = Scheduler(_tight_spec(parallel=10, rate=Rate(1000, 1.0)), state=state)
+    held = None
+    while held is None:  # the other workers compete for the same slots
+        held = scheduler.try_acquire("tight")
+    admitted = unavailable = after = 0
+    give_up = time.monotonic() + 120
+    while after < 20 and time.monotonic() < give_up:
+        try:
+            lease = scheduler.acquire("tight")
+        except StateUnavailable:
+            if not unavailable:
+                held.release()  # Redis is down: queued
+                events.put("down")
+            unavailable += 1
+            continue
+        except NoCapacity:
+            continue
+        admitted += 1
+        if admitted == 20:
+            events.put("up")
+        if unavailable:
+            after += 1
+        lease.release()
+    state.flush()
+    stats = state.stats
+    results.put((admitted, unavailable, after, stats.queued, stats.redelivered, state.pending))
+
+
+def test_replicas_fail_closed_through_a_redis_restart_and_deliver_every_queued_release(
+    tmp_path: Path,
+) -> None:
+    if not redis_server_module.available():
+        pytest.skip("redis-server is not on PATH (apt-get install redis-server)")
+    server = RedisServer(tmp_path, persist=True)
+    server.start()
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        prefix = uuid.uuid4().hex
+        events, results = ctx.Queue(), ctx.Queue()
+        workers = [
+            ctx.Process(target=_through_an_outage, args=(server.url, prefix, events, results))
+            for _ in range(3)
+        ]
+        for w in workers:
+            w.start()
+        assert [events.get(timeout=120) for _ in workers] == ["up"] * 3  # all running
+        server.kill()
+        assert [events.get(timeout=120) for _ in workers] == ["down"] * 3  # all noticed
+        server.start()
+        outcomes = [results.get(timeout=120) for _ in workers]
+        for w in workers:
+            w.join(timeout=60)
+        assert all(w.exitcode == 0 for w in workers)  # nothing escaped from the client
+        for _, unavailable, after, queued, redelivered, pending in outcomes:
+            assert unavailable > 0 and after == 20
+            assert queued >= 1 and redelivered == queued and pending == 0
+        in_flight = f"ratetree:{{{prefix}}}:b:g:tight"
+        assert redis.Redis.from_url(server.url).zcard(in_flight) == 0  # every slot released
+    finally:
+        server.kill()
