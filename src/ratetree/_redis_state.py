@@ -419,7 +419,7 @@ class RedisState:
             raise _Down(exc) from exc
         if self._down:
             self._down = False
-            log.warning("ratetree: Redis reachable again")
+            log.info("ratetree: Redis reachable again")
         return reply
 
     def _apply(self, gates: list[_Remote], reply: list[Any], now: float, deadline: float) -> None:
