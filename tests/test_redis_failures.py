@@ -28,6 +28,7 @@ from ratetree import (
     StateUnavailable,
     TreeSpec,
 )
+from ratetree._redis_state import BACKLOG
 from ratetree.testing import FakeClock
 from redis_server import RedisServer
 
@@ -40,6 +41,10 @@ SPEC = TreeSpec(
         )
     ],
     deployments=[Deployment("d")],
+)
+
+UNLIMITED = TreeSpec(
+    groups=[Group("g", members=[Member(deployment="d")])], deployments=[Deployment("d")]
 )
 
 
@@ -151,9 +156,7 @@ def test_a_full_queue_drops_the_oldest_release_and_logs_it(
 ) -> None:
     clock = FakeClock(0.0)
     spec_free = Scheduler(
-        TreeSpec(
-            groups=[Group("g", members=[Member(deployment="d")])], deployments=[Deployment("d")]
-        ),
+        UNLIMITED,
         clock=clock,
         state=RedisState(server.url, prefix="full", clock=clock, max_pending=1),
     )
@@ -165,3 +168,26 @@ def test_a_full_queue_drops_the_oldest_release_and_logs_it(
     assert spec_free._state is not None
     assert (spec_free._state.pending, spec_free._state.stats.dropped) == (1, 1)
     assert any("dropped an undelivered release" in r.getMessage() for r in caplog.records)
+
+
+def test_an_operation_delivers_a_bounded_backlog_first_and_flush_delivers_the_rest(
+    server: RedisServer,
+) -> None:
+    clock = FakeClock(0.0)
+    s = Scheduler(
+        UNLIMITED,
+        clock=clock,
+        state=RedisState(server.url, prefix=uuid.uuid4().hex, clock=clock),
+    )
+    leases = [s.acquire("g") for _ in range(BACKLOG + 6)]
+    server.kill()
+    for lease in leases:
+        lease.release()
+    server.start()
+    assert s._state is not None and s._state.pending == BACKLOG + 6
+    lease = s.acquire("g")
+    assert s._state.pending == 6
+    assert s._state.flush() == 0
+    assert s._state.stats.redelivered == BACKLOG + 6
+    lease.release()
+    assert s._state.pending == 0

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("ratetree.redis")
 
 NO_ARGS = ("", "", "", "")
+# Queued releases delivered before each operation; more wait for later ones (or flush),
+# so one request after an outage does not pay for thousands of round trips.
+BACKLOG = 64
 
 
 class RedisStats:
@@ -249,7 +252,8 @@ class RedisState:
         with sched._lock:
             now = sched._clock()
             with contextlib.suppress(_Down):  # still down: they keep waiting
-                self._round_trip(None, [], "", NO_ARGS, (), now, now + tolerance(now))
+                deadline = now + tolerance(now)
+                self._round_trip(None, [], "", NO_ARGS, (), now, deadline, len(self._pending))
         return len(self._pending)
 
     def _bound(self) -> Scheduler:
@@ -391,11 +395,12 @@ class RedisState:
         extra: tuple[str, ...],
         now: float,
         deadline: float,
+        backlog: int = BACKLOG,
     ) -> list[Any]:
-        """Deliver what waits, then run ``script`` (if any). Raises _Down for an
-        unreachable Redis."""
+        """Deliver up to ``backlog`` waiting releases, then run ``script`` (if any).
+        Raises _Down for an unreachable Redis."""
         try:
-            while self._pending:
+            for _ in range(min(backlog, len(self._pending))):
                 p = self._pending[0]
                 # A late failure cools down only for what is left of its retry_after.
                 left = max(0.0, p.retry_after - (now - p.at))
