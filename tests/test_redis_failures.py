@@ -95,7 +95,9 @@ def test_failing_open_admits_from_the_local_view_and_warns_once_per_outage(
     assert info.value.retry_after == pytest.approx(30.0)
     warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
     assert len(warnings) == 1
-    assert s._state is not None and s._state.pending == 0  # Redis never counted that lease
+    # Leases admitted while failing open never touch Redis; what waits is a release for the
+    # commit the outage cut short, which may have taken a slot before the server died.
+    assert s._state is not None and s._state.pending == 1
 
 
 def test_a_release_redis_missed_is_queued_and_delivered_on_the_next_round_trip(

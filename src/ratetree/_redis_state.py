@@ -132,7 +132,13 @@ class _Pending:
 
 
 class _Down(Exception):
-    """Redis could not be reached; carries the client's exception."""
+    """Redis could not be reached; carries the client's exception. ``unsure``: the
+    operation's own script may have run (the connection broke or timed out after it was
+    sent), as opposed to a failure to connect during an outage already noticed."""
+
+    def __init__(self, exc: Exception, unsure: bool) -> None:
+        super().__init__(exc)
+        self.unsure = unsure
 
 
 class RedisState:
@@ -207,6 +213,7 @@ class RedisState:
         self.replica_id = replica_id or uuid.uuid4().hex[:12]
         self.stats = RedisStats()
         self._errors = (redis.exceptions.RedisError,)
+        self._timeout = redis.exceptions.TimeoutError
         self._commit = client.register_script(COMMIT)
         self._settle = client.register_script(SETTLE)
         self._read = client.register_script(READ)
@@ -298,6 +305,8 @@ class RedisState:
                 try:
                     reply = self._round_trip(self._commit, gates, lease_id, args, (), now, deadline)
                 except _Down as down:
+                    if down.unsure:  # the commit may have taken a slot: give it back
+                        self._queue(_Pending(gates, lease_id, 0.0, "", 0.0, now))
                     if self.on_unavailable == "closed":
                         raise self._unavailable(group, down) from down.__cause__
                     commit(path, tokens, now, deadline, wake)  # fail open: this view alone
@@ -338,12 +347,17 @@ class RedisState:
         try:
             self._round_trip(None, [], "", NO_ARGS, (), now, now + tolerance(now))
         except _Down:
-            self.stats.queued += 1
-            self._pending[-1].late = True
-            if len(self._pending) > self.max_pending:
-                lost = self._pending.popleft()
-                self.stats.dropped += 1
-                log.error("ratetree: dropped an undelivered release of lease %s", lost.lease_id)
+            self._queue(self._pending.pop())
+
+    def _queue(self, pending: _Pending) -> None:
+        """Keep a release Redis did not confirm, for the next round trip that succeeds."""
+        pending.late = True
+        self._pending.append(pending)
+        self.stats.queued += 1
+        if len(self._pending) > self.max_pending:
+            lost = self._pending.popleft()
+            self.stats.dropped += 1
+            log.error("ratetree: dropped an undelivered release of lease %s", lost.lease_id)
 
     # ----------------------------------------------------------------- plumbing
 
@@ -399,6 +413,7 @@ class RedisState:
     ) -> list[Any]:
         """Deliver up to ``backlog`` waiting releases, then run ``script`` (if any).
         Raises _Down for an unreachable Redis."""
+        sent = False
         try:
             for _ in range(min(backlog, len(self._pending))):
                 p = self._pending[0]
@@ -413,15 +428,19 @@ class RedisState:
                 if p.late:
                     self.stats.redelivered += 1
                 self._apply(p.gates, done, now, deadline)
+            sent = script is not None
             reply = [] if script is None else self._call(script, gates, lease_id, op, extra)
         except self._errors as exc:
             self.stats.unavailable += 1
+            # The first error of an outage may have cut a script that ran; so may a
+            # timeout. Later ones are refused connections.
+            unsure = sent and (not self._down or isinstance(exc, self._timeout))
             if not self._down:
                 self._down = True
                 log.warning(
                     "ratetree: Redis unreachable (%s); failing %s", exc, self.on_unavailable
                 )
-            raise _Down(exc) from exc
+            raise _Down(exc, unsure) from exc
         if self._down:
             self._down = False
             log.info("ratetree: Redis reachable again")
