@@ -8,6 +8,7 @@ that Redis is the authority.
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -206,3 +207,35 @@ def test_the_readme_redis_example_runs(redis_server: RedisServer) -> None:
     lease = scheduler.acquire("fast")
     assert lease.path[0] == "fast"
     lease.release()
+
+
+def test_threads_sharing_one_redis_scheduler_never_exceed_the_cap_and_release_every_slot(
+    redis_client: redis.Redis,
+) -> None:
+    prefix = uuid.uuid4().hex
+    spec = _spec(Limits(max_parallel_requests=2))
+    scheduler = Scheduler(spec, state=RedisState(redis_client, prefix=prefix))
+    held: list[int] = []
+    peak: list[int] = []
+    guard = threading.Lock()
+
+    def work() -> None:
+        for _ in range(200):
+            lease = scheduler.try_acquire("g")
+            if lease is None:
+                continue
+            with guard:
+                held.append(1)
+                peak.append(len(held))
+            with guard:
+                held.pop()
+            lease.release()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak and max(peak) <= 2
+    assert redis_client.zcard(f"ratetree:{{{prefix}}}:b:g:g") == 0
+    assert scheduler.snapshot().groups["g"].in_flight == 0
