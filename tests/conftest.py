@@ -43,8 +43,7 @@ settings.load_profile(
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One ``redis-server`` for the whole session; Redis tests skip (visibly) without it."""
-    if not redis_server_module.available():
-        pytest.skip("redis-server is not on PATH (apt-get install redis-server)")
+    redis_server_module.require()
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server

@@ -7,11 +7,15 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REDIS_SERVER = "redis-server"
 
 
-def available() -> bool:
-    return shutil.which(REDIS_SERVER) is not None
+def require() -> None:
+    """Skip the calling test, saying why, when there is no redis-server to start."""
+    if shutil.which(REDIS_SERVER) is None:
+        pytest.skip("redis-server is not on PATH (apt-get install redis-server)")
 
 
 def free_port() -> int:

@@ -50,8 +50,7 @@ UNLIMITED = TreeSpec(
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RedisServer]:
-    if not redis_server_module.available():
-        pytest.skip("redis-server is not on PATH (apt-get install redis-server)")
+    redis_server_module.require()
     own = RedisServer(tmp_path, persist=True)
     own.start()
     yield own

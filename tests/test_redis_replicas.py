@@ -182,8 +182,7 @@ def _through_an_outage(url: str, prefix: str, events: Any, results: Any) -> None
 def test_replicas_fail_closed_through_a_redis_restart_and_deliver_every_queued_release(
     tmp_path: Path,
 ) -> None:
-    if not redis_server_module.available():
-        pytest.skip("redis-server is not on PATH (apt-get install redis-server)")
+    redis_server_module.require()
     server = RedisServer(tmp_path, persist=True)
     server.start()
     try:
