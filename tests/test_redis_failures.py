@@ -8,6 +8,7 @@ data, as a production Redis with persistence or a replica failover would.
 from __future__ import annotations
 
 import logging
+import pickle
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,3 +193,15 @@ def test_an_operation_delivers_a_bounded_backlog_first_and_flush_delivers_the_re
     assert s._state.stats.redelivered == BACKLOG + 6
     lease.release()
     assert s._state.pending == 0
+
+
+def test_state_unavailable_survives_pickling_with_its_reason() -> None:
+    exc = StateUnavailable("g", 1.5, "Error 111 connecting")
+    copy = pickle.loads(pickle.dumps(exc))
+    assert isinstance(copy, StateUnavailable)
+    assert (copy.group, copy.retry_after, copy.reason, str(copy)) == (
+        "g",
+        1.5,
+        "Error 111 connecting",
+        "shared state unavailable for group 'g': Error 111 connecting",
+    )

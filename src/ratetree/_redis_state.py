@@ -228,7 +228,7 @@ class RedisState:
 
     # ----------------------------------------------------------------- wiring
 
-    def bind(self, scheduler: Scheduler) -> None:
+    def _bind(self, scheduler: Scheduler) -> None:
         """Attach to ``scheduler`` (its constructor calls this). Raises ConfigError when
         this state already serves another scheduler."""
         if self._scheduler is not None:
@@ -268,9 +268,9 @@ class RedisState:
             raise ConfigError(f"{self!r} is not attached to a scheduler yet")
         return self._scheduler
 
-    # ----------------------------------------------------------------- operations
+    # ----------------------------------------------------------------- the scheduler's hooks
 
-    def acquire(self, group: str, root: GroupState, tokens: float) -> Lease:
+    def _acquire(self, group: str, root: GroupState, tokens: float) -> Lease:
         """:meth:`Scheduler.acquire` with the commit made in Redis. Raises NoCapacity, or
         StateUnavailable (a NoCapacity) when failing closed."""
         sched = self._bound()
@@ -327,7 +327,7 @@ class RedisState:
             ready = earliest(root, tokens)
         raise NoCapacity(group, None if ready == NEVER else max(0.0, ready - now))
 
-    def finished(
+    def _finished(
         self,
         lease: Lease,
         tokens: float | None,

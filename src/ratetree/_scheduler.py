@@ -87,7 +87,7 @@ class Scheduler:
         )
         self._state = state
         if state is not None:
-            state.bind(self)
+            state._bind(self)
 
     @classmethod
     def from_litellm(
@@ -153,7 +153,7 @@ class Scheduler:
                 f"the largest request it can ever admit is {root.max_tokens:g} tokens"
             )
         if self._state is not None:
-            return self._state.acquire(group, root, tokens)
+            return self._state._acquire(group, root, tokens)
         with self._lock:
             now = self._clock()
             deadline = now + tolerance(now)
@@ -206,7 +206,7 @@ class Scheduler:
             if failed:
                 self._wake.refresh(items[-1], deadline)
             if self._state is not None:
-                self._state.finished(lease, tokens, retry_after, failed, now)
+                self._state._finished(lease, tokens, retry_after, failed, now)
             self._version += 1
 
     def _record_failure(
