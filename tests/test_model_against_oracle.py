@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import event, settings
@@ -85,7 +86,7 @@ class SchedulerVsOracle(RuleBasedStateMachine):
     ) -> None:
         self.model = model
         self.clock = FakeClock(start)
-        self.scheduler = Scheduler(
+        self.scheduler = self.make_scheduler(
             model.to_spec(),
             clock=self.clock,
             rng=random.Random(seed),
@@ -101,6 +102,10 @@ class SchedulerVsOracle(RuleBasedStateMachine):
         self.refusal: tuple[str, float, float | None] | None = None
         caps = {b.capacity for _, b in self.oracle.all_buckets() if b.kind == "tpm"}
         self.token_choices = sorted({0.0, 1.0, 7.0, 25.5, *caps, *(c + 1 for c in caps)})
+
+    def make_scheduler(self, spec: TreeSpec, **options: Any) -> Scheduler:
+        """The scheduler under test; a subclass runs the same checks on another backend."""
+        return Scheduler(spec, **options)
 
     def ready(self) -> bool:
         return hasattr(self, "oracle")

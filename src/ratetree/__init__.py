@@ -9,6 +9,7 @@ real token count or reports a failure.
 from ._errors import ConfigError as ConfigError
 from ._errors import NoCapacity as NoCapacity
 from ._errors import RatetreeError as RatetreeError
+from ._errors import StateUnavailable as StateUnavailable
 from ._errors import UnknownGroup as UnknownGroup
 from ._explain import BucketSnapshot as BucketSnapshot
 from ._explain import Explanation as Explanation
@@ -16,6 +17,8 @@ from ._explain import GateSnapshot as GateSnapshot
 from ._explain import Snapshot as Snapshot
 from ._leases import Lease as Lease
 from ._litellm_config import load_litellm as load_litellm
+from ._redis_state import RedisState as RedisState
+from ._redis_state import RedisStats as RedisStats
 from ._scheduler import Scheduler as Scheduler
 from ._specs import Deployment as Deployment
 from ._specs import Group as Group
@@ -37,8 +40,11 @@ __all__ = [
     "NoCapacity",
     "Rate",
     "RatetreeError",
+    "RedisState",
+    "RedisStats",
     "Scheduler",
     "Snapshot",
+    "StateUnavailable",
     "TreeSpec",
     "UnknownGroup",
     "load_litellm",

@@ -40,3 +40,20 @@ class NoCapacity(RatetreeError):
 
     def __reduce__(self) -> tuple[type[NoCapacity], tuple[str, float | None]]:
         return (type(self), (self.group, self.retry_after))
+
+
+class StateUnavailable(NoCapacity):
+    """The shared state (Redis) could not be reached and the scheduler fails closed.
+
+    A NoCapacity, so callers that already back off on refusals do the same here;
+    ``reason`` says what the client reported, and the client's exception is the
+    ``__cause__``.
+    """
+
+    def __init__(self, group: str, retry_after: float | None, reason: str) -> None:
+        super().__init__(group, retry_after)
+        self.reason = reason
+        self.args = (f"shared state unavailable for group {group!r}: {reason}",)
+
+    def __reduce__(self) -> tuple[type[NoCapacity], tuple[str, float | None, str]]:  # type: ignore[override]
+        return (type(self), (self.group, self.retry_after, self.reason))

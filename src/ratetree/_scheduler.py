@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cachetools
 
@@ -21,6 +22,9 @@ from ._specs import TreeSpec, show
 from ._state import DeploymentState, GroupState, Wakeups
 from ._tree import Tree
 from ._waiting import WaitQueue, wait_async, wait_blocking
+
+if TYPE_CHECKING:
+    from ._redis_state import RedisState
 
 Clock = Callable[[], float]
 
@@ -55,8 +59,10 @@ class Scheduler:
 
     ``clock`` is a zero-argument callable returning seconds (``time.monotonic`` by
     default; :class:`ratetree.testing.FakeClock` in tests) and is read once per operation.
-    ``rng`` is the :class:`random.Random` the shuffle strategies draw from. All methods are
-    thread-safe. Raises ConfigError for an invalid ``spec``.
+    ``rng`` is the :class:`random.Random` the shuffle strategies draw from. ``state``
+    shares the limits with other replicas through Redis (:class:`ratetree.RedisState`);
+    without it everything stays in this process. All methods are thread-safe. Raises
+    ConfigError for an invalid ``spec``.
     """
 
     def __init__(
@@ -67,6 +73,7 @@ class Scheduler:
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
+        state: RedisState | None = None,
     ) -> None:
         if (
             isinstance(allowed_fails, bool)
@@ -88,6 +95,9 @@ class Scheduler:
             cachetools.LRUCache(maxsize=1024)
         )
         self._waiting = WaitQueue(self)
+        self._state = state
+        if state is not None:
+            state._bind(self)
 
     @classmethod
     def from_litellm(
@@ -101,6 +111,7 @@ class Scheduler:
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
+        state: RedisState | None = None,
     ) -> Scheduler:
         """Build a scheduler from a LiteLLM ``model_list`` in which an entry whose
         ``litellm_params.model`` names another group is a reference to that group.
@@ -117,6 +128,7 @@ class Scheduler:
             cooldown_time=cooldown_time,
             clock=clock,
             rng=rng,
+            state=state,
         )
 
     @property
@@ -148,6 +160,8 @@ class Scheduler:
         root = self._tree.groups.get(group) or self._group(group)
         if tokens > root.max_tokens:
             raise _too_large(group, tokens, root)
+        if self._state is not None:
+            return self._state._acquire(group, root, tokens)
         with self._lock:
             now = self._clock()
             deadline = now + tolerance(now)
@@ -203,6 +217,8 @@ class Scheduler:
             settle(items, lease.tokens, tokens, now, deadline, self._wake)
             if failed and items and isinstance(items[-1], DeploymentState):
                 self._wake.refresh(items[-1], deadline)
+            if self._state is not None:
+                self._state._finished(lease, tokens, retry_after, failed, now)
             self._version += 1
             if self._waiting.entries:  # a release can admit a waiter
                 self._waiting.serve(now, deadline)
