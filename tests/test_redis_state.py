@@ -239,3 +239,33 @@ def test_threads_sharing_one_redis_scheduler_never_exceed_the_cap_and_release_ev
     assert peak and max(peak) <= 2
     assert redis_client.zcard(f"ratetree:{{{prefix}}}:b:g:g") == 0
     assert scheduler.snapshot().groups["g"].in_flight == 0
+
+
+def test_a_reconfigured_replica_keeps_sharing_state_and_settles_older_leases(
+    redis_client: redis.Redis,
+) -> None:
+    clock = FakeClock(1000.0)
+    limits = Limits(rpm=Rate(2, 10.0), max_parallel_requests=3)
+    a, b = _replicas(redis_client, _spec(limits), clock)
+    before = a.acquire("g")
+    # The same group and deployment with a second deployment added: both gates keep their id.
+    a.reconfigure(_spec(limits, Deployment("d"), Deployment("e")))
+    a.acquire("g")
+    # a's view and Redis agree that the group took two of its two requests.
+    assert _retry_after(a) == 5.0
+    assert _retry_after(b) == 5.0
+    before.release()  # granted on the old tree, settled on the kept keys
+    state = a._state
+    assert state is not None and state.pending == 0
+    in_flight = [
+        redis_client.zcard(key)
+        for key in redis_client.scan_iter(f"ratetree:*{state.prefix}*")
+        if redis_client.type(key) in (b"zset", "zset")
+    ]
+    assert sum(in_flight) == 1  # the lease granted after the reconfiguration
+
+
+def test_waiting_is_refused_on_a_shared_state_with_a_reason(redis_client: redis.Redis) -> None:
+    (a,) = _replicas(redis_client, _spec(), FakeClock(), n=1)
+    with pytest.raises(ConfigError, match="acquire_wait is not available"):
+        a.acquire_wait("g")

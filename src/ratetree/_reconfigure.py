@@ -37,7 +37,9 @@ def forward(items: Iterable[Item]) -> list[Item]:
     return live
 
 
-def _edge_keys(tree: Tree) -> dict[tuple[str, str, str, int], Edge]:
+def edge_keys(tree: Tree) -> dict[tuple[str, str, str, int], Edge]:
+    """Each reference by (parent, kind of child, child name, occurrence): what stays the
+    same reference across a reconfiguration."""
     keys: dict[tuple[str, str, str, int], Edge] = {}
     for group in tree.groups.values():
         seen: dict[tuple[str, str], int] = {}
@@ -76,13 +78,13 @@ def transfer(old: Tree, new: Tree, now: float, deadline: float, wake: Wakeups) -
         was = old.deployments.get(d.id)
         if was is not None:
             _carry(was, d, now)
-            d.failures = was.failures
+            d._failures = was._failures  # None until the first failure
     for g in new.groups.values():
         was_group = old.groups.get(g.name)
         if was_group is not None:
             _carry(was_group, g, now)
-    old_edges = _edge_keys(old)
-    for key, e in _edge_keys(new).items():
+    old_edges = edge_keys(old)
+    for key, e in edge_keys(new).items():
         was_edge = old_edges.get(key)
         if was_edge is not None:
             _carry(was_edge, e, now)

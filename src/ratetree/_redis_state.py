@@ -22,6 +22,7 @@ all least-busy needs to spread them.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import uuid
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ._buckets import NEVER, tolerance
 from ._errors import ConfigError, NoCapacity, StateUnavailable
 from ._leases import Lease
+from ._reconfigure import edge_keys
 from ._redis_scripts import COMMIT, READ, SETTLE
 from ._selection import commit, earliest, select
 from ._specs import show
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     import redis
 
     from ._scheduler import Scheduler
+    from ._tree import Tree
 
 log = logging.getLogger("ratetree.redis")
 
@@ -236,16 +239,24 @@ class RedisState:
                 f"{self!r} already serves {self._scheduler!r}; make one per scheduler"
             )
         self._scheduler = scheduler
-        tree = scheduler._tree
+        self._map(scheduler._tree)
+
+    def _map(self, tree: Tree) -> None:
+        """Name the Redis keys of ``tree``'s gates; the scheduler calls this again after a
+        reconfiguration. Earlier trees' entries stay: leases granted on them still settle
+        on their keys, which name gates by id, so a kept gate keeps its Redis state."""
+        self._subtrees.clear()
+        self._synced.clear()
         base = f"ratetree:{{{self.prefix}}}:"
         for d in tree.deployments.values():
             self._gates[id(d)] = _Remote(d, base, f"d:{d.id}")
         for g in tree.groups.values():
             if g.limited:
                 self._gates[id(g)] = _Remote(g, base, f"g:{g.name}")
-            for i, edge in enumerate(g.edges):
-                if edge.limited:  # the same target may be listed twice: name it by position
-                    self._gates[id(edge)] = _Remote(edge, base, f"r:{g.name}:{i}")
+        # A reference is named as reconfigure identifies it, so a kept one keeps its state.
+        for key, edge in edge_keys(tree).items():
+            if edge.limited:
+                self._gates[id(edge)] = _Remote(edge, base, "r:" + json.dumps(key))
 
     @property
     def pending(self) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import cachetools
 
 from ._buckets import NEVER, tolerance
-from ._errors import NoCapacity, UnknownGroup
+from ._errors import ConfigError, NoCapacity, UnknownGroup
 from ._explain import Explanation, Snapshot, explain_group, take_snapshot
 from ._leases import Lease
 from ._litellm_config import load_litellm
@@ -247,8 +247,10 @@ class Scheduler:
         Raises NoCapacity (with ``retry_after``) when ``timeout`` seconds pass first, or
         at once with ``fail_fast`` when the earliest moment capacity could appear lies past
         the deadline; UnknownGroup and ValueError as :meth:`acquire` does, ValueError for
-        a ``timeout`` or ``priority`` that is not a finite number (timeout >= 0).
+        a ``timeout`` or ``priority`` that is not a finite number (timeout >= 0), and
+        ConfigError on a scheduler with a shared ``state`` (waiting is local only).
         """
+        self._check_can_wait("acquire_async")
         return await wait_async(self, group, tokens, timeout, priority, fail_fast)
 
     def acquire_wait(
@@ -261,7 +263,20 @@ class Scheduler:
         fail_fast: bool = False,
     ) -> Lease:
         """:meth:`acquire_async` for threads: blocks the calling thread. Raises as it."""
+        self._check_can_wait("acquire_wait")
         return wait_blocking(self, group, tokens, timeout, priority, fail_fast)
+
+    def _check_can_wait(self, method: str) -> None:
+        if self._state is not None:
+            # Waiters wake on releases and refills they can see; another replica's
+            # release reaches this one only at its next round trip, so a wait here could
+            # sleep through capacity or take it past the queue. Not offered, rather than
+            # offered wrong.
+            raise ConfigError(
+                f"{method} is not available with state={self._state!r}: a shared state "
+                "does not tell this replica when another one frees capacity; call "
+                "acquire and retry after NoCapacity.retry_after"
+            )
 
     @property
     def waiting(self) -> int:
@@ -280,6 +295,8 @@ class Scheduler:
             self._wake = Wakeups()
             transfer(self._tree, tree, now, deadline, self._wake)
             self._tree = tree
+            if self._state is not None:
+                self._state._map(tree)
             self._refusals.clear()
             self._version += 1
             self._waiting.regroup(now, deadline)
