@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import cachetools
@@ -57,6 +58,8 @@ def _too_large(group: str, tokens: float, root: GroupState) -> ValueError:
 
 # Attempts to take a busy lock by yielding before blocking on it; see _take_contended.
 SPINS = 64
+# Both release the GIL and let another thread run; Windows has no sched_yield.
+_yield_thread: Callable[[], None] = getattr(os, "sched_yield", None) or partial(time.sleep, 0)
 
 
 def _take_contended(lock: threading.Lock) -> None:
@@ -70,7 +73,7 @@ def _take_contended(lock: threading.Lock) -> None:
     after SPINS tries (a Redis round trip can hold the lock longer) this blocks.
     """
     for _ in range(SPINS):
-        os.sched_yield()  # releases the GIL, so the holder can finish and release
+        _yield_thread()  # releases the GIL, so the holder can finish and release
         if lock.acquire(False):
             return
     lock.acquire()
