@@ -37,7 +37,7 @@ from ._reconfigure import edge_keys
 from ._redis_scripts import COMMIT, READ, SETTLE
 from ._selection import commit, earliest, select
 from ._specs import show
-from ._state import Edge, GroupState, Item
+from ._state import GroupState, Item, below
 
 if TYPE_CHECKING:
     import redis
@@ -379,17 +379,7 @@ class RedisState:
     def _subtree(self, root: GroupState) -> list[_Remote]:
         found = self._subtrees.get(id(root))
         if found is None:
-            seen: dict[int, Item] = {}
-            stack: list[Item] = [root]
-            while stack:
-                item = stack.pop()
-                if id(item) not in seen:
-                    seen[id(item)] = item
-                    if isinstance(item, GroupState):
-                        stack.extend(item.edges)
-                    elif isinstance(item, Edge):
-                        stack.append(item.child)
-            found = self._subtrees[id(root)] = self._on(list(seen.values()))
+            found = self._subtrees[id(root)] = self._on(below(root))
         return found
 
     def _call(

@@ -229,6 +229,22 @@ class Edge(Gate):
 Item = DeploymentState | GroupState | Edge
 
 
+def below(root: GroupState) -> list[Item]:
+    """Every gate reachable from ``root``, ``root`` included: groups, references and
+    deployments, each once however many paths reach it."""
+    seen: dict[int, Item] = {}
+    stack: list[Item] = [root]
+    while stack:
+        item = stack.pop()
+        if id(item) not in seen:
+            seen[id(item)] = item
+            if isinstance(item, GroupState):
+                stack.extend(item.edges)
+            elif isinstance(item, Edge):
+                stack.append(item.child)
+    return list(seen.values())
+
+
 class Wakeups:
     """Keeps every gate's open flag true to its state and drains due wake-ups."""
 

@@ -39,7 +39,7 @@ from ._leases import Lease
 from ._reconfigure import forward
 from ._selection import commit, earliest, select, settle
 from ._specs import show
-from ._state import DeploymentState, GroupState
+from ._state import DeploymentState, GroupState, below
 from ._timers import ClockTimer, ThreadTimer, Timer
 
 if TYPE_CHECKING:
@@ -277,17 +277,7 @@ class WaitQueue:
     def _reach_of(self, group: GroupState) -> frozenset[str]:
         reach = self._reach.get(group)
         if reach is None:
-            found: set[str] = set()
-            stack = [group]
-            seen = {id(group)}
-            while stack:
-                for edge in stack.pop().edges:
-                    child = edge.child
-                    if isinstance(child, DeploymentState):
-                        found.add(child.id)
-                    elif id(child) not in seen:
-                        seen.add(id(child))
-                        stack.append(child)
+            found = {i.id for i in below(group) if isinstance(i, DeploymentState)}
             reach = self._reach[group] = frozenset(found)
         return reach
 
