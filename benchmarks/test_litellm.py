@@ -21,7 +21,6 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm is imported
 
 import litellm
-
 from trees import ROOT, SIZES, litellm_model_list
 
 ROUTER_STRATEGIES = ("simple-shuffle", "usage-based-routing-v2")

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import pytest
 import yaml
 
-from ratetree._cli import main
+from ratetree.cli.main import main
 
 
 class Run(NamedTuple):

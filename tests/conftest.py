@@ -13,14 +13,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
-import pytest
-import redis
 from hypothesis import HealthCheck, settings
-
-import redis_server as redis_server_module
-from redis_server import RedisServer
 
 # Both everyday profiles replay the same examples on every run: a red test stays red.
 _REPEATABLE = {"derandomize": True, "deadline": None, "max_examples": 100, "print_blob": True}
@@ -38,20 +32,3 @@ settings.register_profile(
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One ``redis-server`` for the whole session; Redis tests skip (visibly) without it."""
-    redis_server_module.require()
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
-    yield client
-    client.close()

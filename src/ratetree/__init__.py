@@ -6,26 +6,26 @@ reachable along several paths has one state. A :class:`Scheduler` walks the tree
 real token count or reports a failure.
 """
 
-from ._errors import ConfigError as ConfigError
-from ._errors import NoCapacity as NoCapacity
-from ._errors import RatetreeError as RatetreeError
-from ._errors import StateUnavailable as StateUnavailable
-from ._errors import UnknownGroup as UnknownGroup
-from ._explain import BucketSnapshot as BucketSnapshot
-from ._explain import Explanation as Explanation
-from ._explain import GateSnapshot as GateSnapshot
-from ._explain import Snapshot as Snapshot
-from ._leases import Lease as Lease
-from ._litellm_config import load_litellm as load_litellm
-from ._redis_state import RedisState as RedisState
-from ._redis_state import RedisStats as RedisStats
-from ._scheduler import Scheduler as Scheduler
-from ._specs import Deployment as Deployment
-from ._specs import Group as Group
-from ._specs import Limits as Limits
-from ._specs import Member as Member
-from ._specs import Rate as Rate
-from ._specs import TreeSpec as TreeSpec
+from ratetree.config.litellm import load_litellm as load_litellm
+from ratetree.core.explain import BucketSnapshot as BucketSnapshot
+from ratetree.core.explain import Explanation as Explanation
+from ratetree.core.explain import GateSnapshot as GateSnapshot
+from ratetree.core.explain import Snapshot as Snapshot
+from ratetree.core.leases import Lease as Lease
+from ratetree.core.specs import Deployment as Deployment
+from ratetree.core.specs import Group as Group
+from ratetree.core.specs import Limits as Limits
+from ratetree.core.specs import Member as Member
+from ratetree.core.specs import Rate as Rate
+from ratetree.core.specs import TreeSpec as TreeSpec
+from ratetree.errors import ConfigError as ConfigError
+from ratetree.errors import NoCapacity as NoCapacity
+from ratetree.errors import RatetreeError as RatetreeError
+from ratetree.errors import StateUnavailable as StateUnavailable
+from ratetree.errors import UnknownGroup as UnknownGroup
+from ratetree.scheduler import Scheduler as Scheduler
+from ratetree.state.redis import RedisState as RedisState
+from ratetree.state.redis import RedisStats as RedisStats
 
 __all__ = [
     "BucketSnapshot",

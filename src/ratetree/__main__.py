@@ -1,5 +1,5 @@
 """``python -m ratetree`` runs the ``ratetree`` command line."""
 
-from ._cli import main
+from ratetree.cli.main import main
 
 raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""``ratetree check``: the group tree a config describes, and the entries that look ambiguous.
+
+Both work on a config that already loaded: the loader has refused everything invalid, so
+what is left to say is how the tree looks and what may not mean what its author thinks.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+
+from ratetree.cli.config_file import ConfigFile
+from ratetree.core.explain import Explanation
+from ratetree.core.specs import Deployment, Group, Limits, TreeSpec
+from ratetree.scheduler import Scheduler
+from ratetree.testing import FakeClock
+
+# Keys that only make sense on a call to a provider; a reference entry never makes one.
+PROVIDER_KEYS = ("api_key", "api_base", "api_version")
+
+
+def root_groups(spec: TreeSpec) -> list[str]:
+    """Groups no other group includes, in config order: where traffic enters the tree."""
+    included = {m.group for g in spec.groups for m in g.members if m.group is not None}
+    return [g.name for g in spec.groups if g.name not in included]
+
+
+def _describe(order: int | None, weight: float | None, limits: Limits) -> str:
+    bits = [] if order is None else [f"order {order}"]
+    if weight is not None:
+        bits.append(f"weight {weight:g}")
+    if limits:
+        bits.append(limits.describe())
+    return ", ".join(bits)
+
+
+def _lines(
+    node: Explanation,
+    parent: Group,
+    groups: Mapping[str, Group],
+    deployments: Mapping[str, Deployment],
+    prefix: str,
+) -> Iterator[str]:
+    for i, child in enumerate(node.children):
+        last = i == len(node.children) - 1
+        branch = "└── " if last else "├── "
+        if child.kind == "group":
+            group = groups[child.name]
+            member = next(m for m in parent.members if m.group == child.name)
+            on_ref = _describe(child.order, child.weight, member.limits)
+            own = group.limits.describe()
+            text = f"{child.name} [{group.strategy}]"
+            text += f"  {on_ref}" if on_ref else ""
+            text += f"  (group: {own})" if own else ""
+            yield prefix + branch + text
+            indent = prefix + ("    " if last else "│   ")
+            yield from _lines(child, group, groups, deployments, indent)
+        else:
+            about = _describe(child.order, child.weight, deployments[child.name].limits)
+            yield f"{prefix}{branch}{child.label or child.name}  {about}  [id {child.name}]"
+
+
+def render_tree(spec: TreeSpec) -> str:
+    """Every root group with everything below it: strategy, order, weight and limits per
+    member (a reference's own limits beside its order, a group's shared limits after it)."""
+    scheduler = Scheduler(spec, clock=FakeClock(), rng=random.Random(0))
+    groups = {g.name: g for g in spec.groups}
+    deployments = {d.id: d for d in spec.deployments}
+    out: list[str] = []
+    for name in root_groups(spec):
+        group = groups[name]
+        own = group.limits.describe()
+        out.append(f"{name} [{group.strategy}]" + (f"  (group: {own})" if own else ""))
+        out.extend(_lines(scheduler.explain(name), group, groups, deployments, ""))
+    for alias, target in spec.aliases.items():
+        out.append(f"alias {alias} -> {target}" + (" (hidden)" if alias in spec.hidden else ""))
+    return "\n".join(out)
+
+
+def _reference_warnings(config: ConfigFile, spec: TreeSpec) -> Iterator[str]:
+    names = {g.name for g in spec.groups}
+    for index, entry in enumerate(config.model_list):
+        group, params = entry["model_name"], entry["litellm_params"]
+        model = params["model"]
+        target = spec.aliases.get(model, model)
+        if target == group or target not in names:
+            continue  # a deployment
+        where = f"{config.where(f'model_list[{index}]')}: model_list[{index}] ({group!r})"
+        if model in spec.aliases:
+            yield (
+                f"{where}: model {model!r} is an alias of group {target!r}, so this entry "
+                f"is a reference to that group, not a deployment"
+            )
+        extra = [key for key in PROVIDER_KEYS if key in params]
+        if extra:
+            yield (
+                f"{where}: refers to group {target!r} but also sets {', '.join(extra)}, "
+                f"which a reference never uses"
+            )
+
+
+def _hidden_alias_warnings(spec: TreeSpec) -> Iterator[str]:
+    included = {m.group for g in spec.groups for m in g.members if m.group is not None}
+    visible: dict[str, list[str]] = {}
+    for alias, target in spec.aliases.items():
+        if alias not in spec.hidden:
+            visible.setdefault(target, []).append(alias)
+    members: Mapping[str, int] = {g.name: len(g.members) for g in spec.groups}
+    for alias in sorted(spec.hidden):
+        target = spec.aliases[alias]
+        if target not in included and target not in visible:
+            yield (
+                f"model_group_alias[{alias!r}]: hidden alias of {target!r}, and no other "
+                f"group or visible alias reaches {target!r}: its "
+                f"{members[target]} member(s) are reachable only through the hidden "
+                f"alias or the bare model_name {target!r}"
+            )
+
+
+def warnings(config: ConfigFile, spec: TreeSpec) -> list[str]:
+    """Entries of a valid config that may not do what they seem to: an empty model_list, a
+    reference that carries provider keys, an alias that turns an entry into a reference, a
+    group that only a hidden alias leads to."""
+    empty = [] if spec.groups else [f"{config.name}: the model_list is empty"]
+    return [*empty, *_reference_warnings(config, spec), *_hidden_alias_warnings(spec)]

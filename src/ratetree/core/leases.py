@@ -1,0 +1,86 @@
+"""The handle a caller holds while a request is in flight."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Protocol, cast
+
+from ratetree.core.gates import DeploymentState, Gate, Reference
+
+
+class Settler(Protocol):
+    """Who settles a lease: the scheduler that granted it."""
+
+    def _finish(
+        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
+    ) -> None: ...
+
+
+class Lease:
+    """One admitted request on one deployment, reserved along one path.
+
+    Release it exactly once, with the real token count when known; a second release or a
+    release after :meth:`fail` does nothing. As a context manager it releases on exit
+    (without a token count); call :meth:`fail` inside the block to report a failure.
+    """
+
+    __slots__ = ("_items", "_open", "_scheduler", "group", "tokens")
+
+    def __init__(self, scheduler: Settler, group: str, items: list[Gate], tokens: float) -> None:
+        self._scheduler = scheduler
+        self._items = items
+        self._open = True
+        self.group = group
+        #: the tokens reserved at acquire time
+        self.tokens = tokens
+
+    @property
+    def deployment_id(self) -> str:
+        return self._items[-1].name
+
+    @property
+    def deployment(self) -> Any:
+        """The deployment's payload (for LiteLLM, the original model_list entry)."""
+        return cast(DeploymentState, self._items[-1]).spec.payload
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """Names from the requested group down to the deployment id."""
+        return (self.group, *(i.name for i in self._items[1:] if not isinstance(i, Reference)))
+
+    @property
+    def released(self) -> bool:
+        return not self._open
+
+    def release(self, tokens: float | None = None) -> None:
+        """Free the in-flight slot; with ``tokens`` (the actual count) settle the token
+        reservation along the path: refund what was not used, or charge the extra, which
+        may leave a bucket in debt. Raises ValueError for a negative or non-numeric count."""
+        self._scheduler._finish(self, tokens, None, False)
+
+    def fail(self, retry_after: float | None = None, *, tokens: float = 0) -> None:
+        """Release and record a failure of the deployment.
+
+        With ``retry_after`` (e.g. a provider 429's Retry-After, in seconds) the deployment
+        cools down exactly that long; without it the scheduler's policy applies
+        (``allowed_fails`` failures within a minute, then ``cooldown_time``). A cooldown can
+        extend one in force, never shorten it. ``tokens`` is what the failed call consumed,
+        0 by default, so a refused call gives its reservation back. Raises ValueError for
+        a negative ``retry_after`` or ``tokens``.
+        """
+        self._scheduler._finish(self, tokens, retry_after, True)
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "open" if self._open else "released"
+        return f"<Lease {' > '.join(self.path)} tokens={self.tokens:g} {state}>"

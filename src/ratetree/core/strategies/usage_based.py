@@ -1,0 +1,131 @@
+"""The usage-based strategy: the open member with the most left of its tightest limit."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Sequence
+
+from ratetree.core.buckets import NEVER
+from ratetree.core.gates import Gate, GroupState, Reference
+from ratetree.core.strategies.base import Tier, compact
+
+
+class UsageBasedTier(Tier):
+    """The open member with the largest remaining fraction of its tightest limit.
+
+    A bucket's remaining fraction at t is ``1 - max(0, full_at - t) / period``. When every
+    bucket below the tier has the same period, no gate has an in-flight cap and every
+    group below is usage-based too (``indexed``), the member whose path will be full again
+    soonest has the most left *at any t*, so a heap on that moment answers exactly in
+    O(log n). A group member's moment is that of the best path through it, kept current
+    by pushing every change of a tier's best up to the references that watch its group,
+    so a composed group ranks its deployments as the flattened one would.
+
+    In the heap, ties go to the member that has been full the longest, then to the first
+    listed. Otherwise the fractions of each member's own gates (and the best path of an
+    indexed group) are compared over the open members, ties broken at random: groups
+    without limits of their own all stand at 1.0 there, and must share the traffic.
+    """
+
+    __slots__ = ("_heap", "indexed", "owner")
+
+    def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
+        super().__init__(order, edges)
+        self.indexed = False  # set by the tree builder before members are added
+        self.owner: GroupState | None = None
+        self._heap: list[tuple[float, int, int]] = []  # (full again at, index, version)
+
+    def add(self, edge: Reference) -> None:
+        super().add(edge)
+        if self.indexed:
+            before = self.best_refill()
+            self._push(edge)
+            self._propagate(before)
+
+    def remove(self, edge: Reference) -> None:
+        super().remove(edge)
+        if self.indexed:
+            before = self.best_refill()
+            edge.version += 1  # its heap entries die
+            self._propagate(before)
+
+    def update(self, edge: Reference) -> None:
+        if self.indexed and edge.open_pos >= 0:
+            before = self.best_refill()
+            self._push(edge)
+            self._propagate(before)
+
+    def _push(self, edge: Reference) -> None:
+        edge.version += 1
+        heapq.heappush(self._heap, (refilled_at(edge), edge.index, edge.version))
+        compact(self._heap, self.edges)
+
+    def _propagate(self, before: float) -> None:
+        owner = self.owner
+        if owner is not None and owner.usage_watchers and self.best_refill() != before:
+            for edge in owner.usage_watchers:
+                edge.tier.update(edge)
+
+    def best_refill(self) -> float:
+        """When the best open member's path is full again; NEVER if none is open."""
+        heap, edges = self._heap, self.edges
+        while heap:
+            _, index, version = heap[0]
+            if edges[index].version == version:
+                return heap[0][0]
+            heapq.heappop(heap)
+        return NEVER
+
+    def pick(self, rng: random.Random, now: float) -> Reference | None:
+        if self.indexed:
+            return self.edges[self._heap[0][1]] if self.best_refill() != NEVER else None
+        best: Reference | None = None
+        best_key = (NEVER, NEVER)
+        ties = 0
+        for edge in self.open:
+            room = min(headroom(edge, now), headroom(edge.child, now))
+            key = (-room, refilled_at(edge))
+            if key < best_key:
+                best, best_key, ties = edge, key, 1
+            elif key == best_key:
+                ties += 1
+                if rng.random() * ties < 1:  # reservoir sampling over the ties
+                    best = edge
+        return best
+
+
+def refilled_at(edge: Reference) -> float:
+    """The moment every bucket on ``edge``, its target and (for an indexed usage-based
+    group) the target's best path is full again."""
+    # Plain loops: this runs for every member update on every request, and max() over a
+    # generator of unpacked tuples cost several times as much.
+    moment = -NEVER
+    child = edge.child
+    for buckets in (edge.req, edge.tok, child.req, child.tok):
+        for b in buckets:
+            if b.full_at > moment:
+                moment = b.full_at
+    if isinstance(child, GroupState):
+        for tier in child.tiers:
+            if tier.open and isinstance(tier, UsageBasedTier) and tier.indexed:
+                best = tier.best_refill()
+                if best > moment:
+                    moment = best
+                break
+    return moment
+
+
+def headroom(gate: Gate, now: float) -> float:
+    """Remaining fraction (0..1) of the tightest limit on ``gate``; 1.0 when unlimited."""
+    room = 1.0
+    for b in (*gate.req, *gate.tok):
+        frac = b.level(now) / b.capacity
+        if frac < room:
+            room = frac
+    cap = gate.max_parallel
+    if cap != NEVER:
+        frac = 1.0 - gate.in_flight / cap
+        if frac < room:
+            room = frac
+    return room

@@ -1,0 +1,103 @@
+"""Open leases of a LiteLLM Router's attempts, each settled exactly once whichever event
+about it arrives first."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from ratetree.core.leases import Lease
+
+
+class Ticket:
+    """One open lease and what identifies the attempt it belongs to."""
+
+    __slots__ = ("call_id", "lease", "opened", "trace_id")
+
+    def __init__(self, lease: Lease, trace_id: object, opened: float) -> None:
+        self.lease = lease
+        self.trace_id = trace_id
+        self.opened = opened
+        self.call_id: str | None = None  # the attempt's litellm_call_id, once a hook saw it
+
+
+class Ledger:
+    """Open leases by ticket. Every way out pops the ticket under the lock, so each lease is
+    settled exactly once even when several events about one attempt arrive."""
+
+    __slots__ = ("_by_call", "_lock", "_open")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, Ticket] = {}  # in order of opening, so the oldest come first
+        self._by_call: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def add(self, ticket: Ticket) -> str:
+        key = uuid.uuid4().hex
+        with self._lock:
+            self._open[key] = ticket
+        return key
+
+    def bind(self, key: object, call_id: object, deployment_id: str | None) -> None:
+        """Remember which attempt (``litellm_call_id``) carries the lease of ``key``."""
+        if not isinstance(key, str) or not isinstance(call_id, str):
+            return
+        with self._lock:
+            ticket = self._open.get(key)
+            if ticket is None or ticket.call_id is not None:
+                return
+            if deployment_id is not None and deployment_id != ticket.lease.deployment_id:
+                return
+            ticket.call_id = call_id
+            self._by_call[call_id] = key
+
+    def claim(self, key: object, call_id: object, deployment_id: str | None) -> Lease | None:
+        """Take the lease an event reports on, or None if it is not ours or already settled.
+
+        The attempt's ``litellm_call_id`` decides when a hook bound it; otherwise the ticket
+        on the metadata does, provided the event names the lease's deployment and no other
+        attempt was bound to the ticket (a retry shares the metadata of the first attempt).
+        """
+        with self._lock:
+            bound = self._by_call.get(call_id) if isinstance(call_id, str) else None
+            if bound is not None:
+                return self._pop(bound)
+            if not isinstance(key, str):
+                return None
+            ticket = self._open.get(key)
+            if ticket is None or (ticket.call_id is not None and ticket.call_id != call_id):
+                return None
+            if deployment_id is not None and deployment_id != ticket.lease.deployment_id:
+                return None
+            return self._pop(key)
+
+    def orphan(self, key: object, trace_id: object) -> Lease | None:
+        """The lease a request still holds when the Router picks for it again."""
+        if not isinstance(key, str):
+            return None
+        with self._lock:
+            ticket = self._open.get(key)
+            if ticket is None or ticket.trace_id != trace_id:
+                return None
+            return self._pop(key)
+
+    def expired(self, before: float) -> list[Lease]:
+        """Take every lease opened before ``before``."""
+        with self._lock:
+            keys = []
+            for key, ticket in self._open.items():
+                if ticket.opened > before:
+                    break
+                keys.append(key)
+            return [lease for key in keys if (lease := self._pop(key)) is not None]
+
+    def _pop(self, key: str) -> Lease | None:
+        ticket = self._open.pop(key, None)
+        if ticket is None:
+            return None
+        if ticket.call_id is not None:
+            self._by_call.pop(ticket.call_id, None)
+        return ticket.lease

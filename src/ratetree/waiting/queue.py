@@ -1,0 +1,402 @@
+"""Requests that wait for capacity: one queue per scheduler, served in a fixed order the
+moment capacity for its head can appear.
+
+**Order.** Waiters are kept by ``(priority, arrival)``: a lower priority first, first come
+first served within one priority, across every group. A pass over the queue tries each
+waiter in that order. A waiter that cannot be admitted *reserves its place*: no later
+waiter whose group reaches any of the same deployments is tried in that pass (nor is a
+plain :meth:`Scheduler.acquire`), so a large request is never starved by small ones
+taking the capacity it is waiting to accumulate, and waiters on groups that share
+deployments are served in one consistent order. Waiters on groups that share nothing do
+not hold each other up.
+
+**When a pass runs.** Only when capacity can have appeared: a lease is released or fails,
+a waiter leaves the queue (served, cancelled, timed out), the scheduler is reconfigured,
+or the timer fires. The timer is one per scheduler (see ``_timers``), armed for the
+earliest of the moments at which a blocked waiter could be admitted if nothing else
+happens (``earliest``, the same exact moment a refusal's ``retry_after`` names: a bucket
+refilled, a cooldown over) and the waiters' deadlines. A waiter blocked only by leases in
+flight has no such moment; the release that frees one runs the pass.
+
+**Deadlines and cancellation.** A waiter whose deadline passes ends with NoCapacity. A
+waiter that leaves without its lease (cancelled, or its thread interrupted) after the lease
+was granted gives everything back: its request, its tokens and its slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import math
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ratetree.core.buckets import NEVER, tolerance
+from ratetree.core.gates import DeploymentState, GroupState, below
+from ratetree.core.leases import Lease
+from ratetree.core.reconfigure import forward
+from ratetree.core.selection import commit, earliest, select, settle
+from ratetree.core.specs import show
+from ratetree.errors import NoCapacity
+from ratetree.waiting.timers import ClockTimer, ThreadTimer, Timer
+
+if TYPE_CHECKING:
+    from ratetree.scheduler import Scheduler
+
+# When a blocked head looks admissible now (it should not happen: selection and
+# ``earliest`` read the same state), look again after this long rather than spin.
+MIN_REARM = 1e-3
+
+
+class Waiter:
+    """One request waiting in the queue, and how it ended."""
+
+    __slots__ = (
+        "error",
+        "expires_at",
+        "fail_fast",
+        "group",
+        "lease",
+        "notify",
+        "priority",
+        "queued",
+        "root",
+        "seq",
+        "tokens",
+    )
+
+    def __init__(
+        self, group: str, root: GroupState, tokens: float, priority: float, fail_fast: bool
+    ) -> None:
+        self.group = group
+        self.root = root
+        self.tokens = tokens
+        self.priority = priority
+        self.fail_fast = fail_fast
+        self.seq = 0
+        self.expires_at = NEVER
+        self.queued = False
+        self.lease: Lease | None = None
+        self.error: BaseException | None = None
+        self.notify: Callable[[], None] = _nothing
+
+    def outcome(self) -> Lease:
+        if self.lease is None:
+            assert self.error is not None
+            raise self.error
+        lease, self.lease = self.lease, None
+        return lease
+
+
+def _nothing() -> None:
+    pass
+
+
+class WaitQueue:
+    """The waiters of one scheduler. Every method runs under the scheduler's lock."""
+
+    __slots__ = ("_armed", "_overlap", "_reach", "_roots", "_sched", "_seq", "_timer", "entries")
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._sched = scheduler
+        self.entries: list[tuple[float, int, Waiter]] = []  # sorted by (priority, seq)
+        self._roots: dict[GroupState, int] = {}  # waiters per requested group
+        self._reach: dict[GroupState, frozenset[str]] = {}  # deployment ids below a group
+        self._overlap: dict[tuple[GroupState, GroupState], bool] = {}
+        self._seq = 0
+        self._armed = NEVER
+        self._timer: Timer | None = None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def enter(self, waiter: Waiter, timeout: float | None) -> None:
+        """Queue ``waiter`` and run a pass, which may serve or end it at once."""
+        now, horizon = self._now()
+        if timeout is not None:
+            waiter.expires_at = now + timeout
+        self._seq += 1
+        waiter.seq = self._seq
+        waiter.queued = True
+        bisect.insort(self.entries, (waiter.priority, waiter.seq, waiter))
+        self._roots[waiter.root] = self._roots.get(waiter.root, 0) + 1
+        self.serve(now, horizon)
+
+    def leave(self, waiter: Waiter) -> None:
+        """The waiter's caller stopped waiting: give back a lease granted to it, or drop
+        it from the queue, and let the waiters behind it move up."""
+        now, horizon = self._now()
+        if waiter.lease is not None:
+            take_back(self._sched, waiter.lease, now, horizon)
+            waiter.lease = None
+        elif waiter.queued:
+            self._drop(waiter)
+        else:
+            return
+        self.serve(now, horizon)
+
+    def holds(self, root: GroupState, now: float, horizon: float) -> bool:
+        """Whether a plain acquire on ``root`` must leave capacity to queued waiters."""
+        if self._armed <= horizon:  # the timer is due but has not run yet: serve first
+            self.serve(now, horizon)
+        return any(self._overlaps(root, r) for r in self._roots)
+
+    def on_timer(self) -> None:
+        with self._sched._lock:
+            self._armed = NEVER
+            now, horizon = self._now()
+            self.serve(now, horizon)
+
+    def regroup(self, now: float, horizon: float) -> None:
+        """After a reconfiguration: find each waiter's group in the new tree (ending those
+        whose group is gone or can no longer hold their tokens) and run a pass."""
+        sched = self._sched
+        self._reach.clear()
+        self._overlap.clear()
+        self._roots.clear()
+        kept = []
+        for entry in self.entries:
+            w = entry[2]
+            try:
+                w.root = sched._prepare(w.group, w.tokens)[0]
+            except (KeyError, ValueError) as err:
+                w.queued = False
+                self._end(w, err)
+            else:
+                kept.append(entry)
+                self._roots[w.root] = self._roots.get(w.root, 0) + 1
+        self.entries = kept
+        self.serve(now, horizon)
+
+    def serve(self, now: float, horizon: float) -> None:
+        """One pass over the queue in order: admit whom it can, end whom time is up for,
+        and arm the timer for the next moment anything can change."""
+        sched = self._sched
+        blocked: dict[GroupState, float] = {}  # group -> moment its first waiter might pass
+        next_at = NEVER
+        kept: list[tuple[float, int, Waiter]] = []
+        for entry in self.entries:
+            w = entry[2]
+            root = w.root
+            if root in blocked:
+                ready = blocked[root]
+                behind = True
+            else:
+                ahead = next((b for b in blocked if self._overlaps(root, b)), None)
+                behind = ahead is not None
+                if ahead is None:
+                    path = select(root, w.tokens, now, horizon, sched._rng)
+                    if path is not None:
+                        commit(path, w.tokens, now, horizon, sched._wake)
+                        sched._version += 1
+                        self._grant(w, Lease(sched, w.group, path, w.tokens), now, horizon)
+                        continue
+                    ready = earliest(root, w.tokens)
+                else:
+                    ready = blocked[ahead]
+            if w.expires_at <= horizon or (w.fail_fast and ready > w.expires_at):
+                if behind:  # its own buckets may be ready sooner than the queue ahead
+                    ready = max(ready, earliest(root, w.tokens))
+                self._uncount(w)
+                self._end(w, NoCapacity(w.group, None if ready == NEVER else max(0.0, ready - now)))
+                continue
+            kept.append(entry)
+            blocked[root] = ready
+            if not behind and ready < next_at:
+                next_at = ready
+            if w.expires_at < next_at:
+                next_at = w.expires_at
+        self.entries = kept
+        self._arm(now, horizon, next_at)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _now(self) -> tuple[float, float]:
+        sched = self._sched
+        now = sched._clock()
+        horizon = now + tolerance(now)
+        sched._wake.drain(horizon)
+        return now, horizon
+
+    def _grant(self, w: Waiter, lease: Lease, now: float, horizon: float) -> None:
+        self._uncount(w)
+        w.lease = lease
+        try:
+            w.notify()
+        except RuntimeError:  # its event loop is closed: nobody will take the lease
+            take_back(self._sched, lease, now, horizon)
+            w.lease = None
+
+    def _end(self, w: Waiter, error: BaseException) -> None:
+        w.error = error
+        with contextlib.suppress(RuntimeError):  # a closed event loop: nobody to tell
+            w.notify()
+
+    def _uncount(self, w: Waiter) -> None:
+        """Forget ``w`` in the per-group counts (the caller removes its entry)."""
+        w.queued = False
+        left = self._roots[w.root] - 1
+        if left:
+            self._roots[w.root] = left
+        else:
+            del self._roots[w.root]
+
+    def _drop(self, w: Waiter) -> None:
+        entries = self.entries
+        i = bisect.bisect_left(entries, (w.priority, w.seq))
+        assert entries[i][2] is w
+        del entries[i]
+        self._uncount(w)
+
+    def _arm(self, now: float, horizon: float, when: float) -> None:
+        if when <= horizon:
+            when = now + MIN_REARM
+        if when == self._armed:
+            return
+        self._armed = when
+        if self._timer is None:
+            if when == NEVER:
+                return
+            self._timer = _make_timer(self._sched._clock, self.on_timer)
+        if when == NEVER:
+            self._timer.disarm()
+        else:
+            self._timer.arm(when)
+
+    def _overlaps(self, a: GroupState, b: GroupState) -> bool:
+        if a is b:
+            return True
+        key = (a, b) if id(a) < id(b) else (b, a)
+        hit = self._overlap.get(key)
+        if hit is None:
+            hit = self._overlap[key] = not self._reach_of(a).isdisjoint(self._reach_of(b))
+        return hit
+
+    def _reach_of(self, group: GroupState) -> frozenset[str]:
+        reach = self._reach.get(group)
+        if reach is None:
+            found = {i.id for i in below(group) if isinstance(i, DeploymentState)}
+            reach = self._reach[group] = frozenset(found)
+        return reach
+
+
+def _make_timer(clock: Callable[[], float], fire: Callable[[], None]) -> Timer:
+    call_at = getattr(clock, "call_at", None)
+    if callable(call_at):
+        return ClockTimer(call_at, fire)
+    return ThreadTimer(clock, fire)
+
+
+def take_back(sched: Scheduler, lease: Lease, now: float, horizon: float) -> None:
+    """Undo a lease nobody will use: its request, its tokens and its slot go back."""
+    lease._open = False
+    items = lease._items
+    if items[0].retired:
+        items = forward(items)
+    for item in items:
+        if item.limited and item.req:
+            for b in item.req:
+                b.give_back(1, now)
+            for edge in item.usage_watchers:
+                edge.tier.update(edge)
+    settle(items, lease.tokens, 0.0, now, horizon, sched._wake)
+    sched._version += 1
+
+
+def check_wait(timeout: object, priority: object) -> tuple[float | None, float]:
+    """``timeout`` and ``priority`` validated. Raises ValueError for a timeout that is not
+    None or a finite number >= 0, or a priority that is not a finite number."""
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise ValueError(f"timeout must be None or a number >= 0, got {show(timeout)}")
+        if not 0 <= float(timeout) < math.inf:
+            raise ValueError(f"timeout must be None or a finite number >= 0, got {show(timeout)}")
+    if (
+        isinstance(priority, bool)
+        or not isinstance(priority, (int, float))
+        or not math.isfinite(priority)
+    ):
+        raise ValueError(f"priority must be a finite number, got {show(priority)}")
+    return (None if timeout is None else float(timeout)), float(priority)
+
+
+def join(
+    sched: Scheduler,
+    group: str,
+    tokens: float,
+    timeout: object,
+    priority: object,
+    fail_fast: bool,
+    notify: Callable[[], None],
+) -> Waiter:
+    """Check the arguments, queue a waiter that calls ``notify`` when it ends, and run a
+    pass (which may end it at once). Raises as ``acquire_async`` documents."""
+    wait_for, rank = check_wait(timeout, priority)
+    root, tokens = sched._prepare(group, tokens)
+    waiter = Waiter(group, root, tokens, rank, fail_fast)
+    waiter.notify = notify
+    with sched._lock:
+        sched._waiting.enter(waiter, wait_for)
+    return waiter
+
+
+def leave(sched: Scheduler, waiter: Waiter) -> None:
+    with sched._lock:
+        sched._waiting.leave(waiter)
+
+
+async def wait_async(
+    sched: Scheduler,
+    group: str,
+    tokens: float,
+    timeout: object,
+    priority: object,
+    fail_fast: bool,
+) -> Lease:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    waiter = join(sched, group, tokens, timeout, priority, fail_fast, _resolver(loop, future))
+    try:
+        await future
+    except BaseException:  # cancelled: take nothing
+        leave(sched, waiter)
+        raise
+    return waiter.outcome()
+
+
+def wait_blocking(
+    sched: Scheduler,
+    group: str,
+    tokens: float,
+    timeout: object,
+    priority: object,
+    fail_fast: bool,
+) -> Lease:
+    done = threading.Event()
+    waiter = join(sched, group, tokens, timeout, priority, fail_fast, done.set)
+    try:
+        # No timeout here: the scheduler's one timer ends the wait at its deadline.
+        done.wait()
+    except BaseException:  # interrupted: take nothing
+        leave(sched, waiter)
+        raise
+    return waiter.outcome()
+
+
+def _resolver(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> Callable[[], None]:
+    """A callable that wakes ``future``'s task from any thread."""
+    home = threading.get_ident()
+
+    def resolve() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    def notify() -> None:
+        if threading.get_ident() == home:
+            resolve()
+        else:
+            loop.call_soon_threadsafe(resolve)
+
+    return notify

@@ -1,0 +1,30 @@
+"""Fixtures of the Redis state tests: one real ``redis-server`` per session. The whole
+folder skips, saying why, without the ``redis`` extra or the server binary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+redis = pytest.importorskip("redis", reason="the redis extra is not installed")
+
+import redis_server as redis_server_module  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One ``redis-server`` for the whole session; Redis tests skip (visibly) without it."""
+    redis_server_module.require()
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    yield client
+    client.close()
