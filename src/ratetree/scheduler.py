@@ -166,10 +166,10 @@ class Scheduler:
         return tuple(g.name for g in self._tree.spec.groups)
 
     def _group(self, name: str) -> GroupState:
-        try:
-            return self._tree.groups.get(name) or self._tree.groups[self._tree.aliases[name]]
-        except (KeyError, TypeError):
-            raise UnknownGroup(name) from None
+        found = self._tree.lookup(name)
+        if found is None:
+            raise UnknownGroup(name)
+        return found
 
     def acquire(self, group: str, *, tokens: float = 0) -> Lease:
         """Reserve one request and ``tokens`` tokens on a deployment reachable from

@@ -33,6 +33,19 @@ class Tree:
         self.aliases = resolve_aliases(spec.aliases, {g.name for g in spec.groups})
         _build(self, spec)
 
+    def lookup(self, name: str) -> GroupState | None:
+        """The group a request for ``name`` goes to: a group of that name, else the group
+        an alias names; None when there is none (or ``name`` is not hashable)."""
+        try:
+            found = self.groups.get(name)
+            if found is None:
+                alias = self.aliases.get(name)
+                if alias is not None:
+                    found = self.groups[alias]
+        except TypeError:
+            return None
+        return found
+
 
 def _fail_unknown(group: Group, index: int, member: Member) -> ConfigError:
     kind = "deployment" if member.deployment is not None else "group"
