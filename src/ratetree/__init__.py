@@ -19,6 +19,7 @@ from ratetree.core.specs import Member as Member
 from ratetree.core.specs import Rate as Rate
 from ratetree.core.specs import TreeSpec as TreeSpec
 from ratetree.errors import ConfigError as ConfigError
+from ratetree.errors import InvalidRequest as InvalidRequest
 from ratetree.errors import NoCapacity as NoCapacity
 from ratetree.errors import RatetreeError as RatetreeError
 from ratetree.errors import StateUnavailable as StateUnavailable
@@ -34,6 +35,7 @@ __all__ = [
     "Explanation",
     "GateSnapshot",
     "Group",
+    "InvalidRequest",
     "Lease",
     "Limits",
     "Member",

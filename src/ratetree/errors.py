@@ -11,6 +11,11 @@ class ConfigError(RatetreeError, ValueError):
     """A configuration is invalid; the message names the value and where it sits."""
 
 
+class InvalidRequest(RatetreeError, ValueError):
+    """An argument of a call is invalid (a negative token count, a NaN timeout); the
+    message names the argument and the value."""
+
+
 class UnknownGroup(RatetreeError, KeyError):
     """A group name was asked for that the scheduler does not have."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import threading
@@ -21,8 +20,9 @@ from ratetree.core.gates import DeploymentState, GroupState, Wakeups
 from ratetree.core.leases import Lease
 from ratetree.core.reconfigure import forward, transfer
 from ratetree.core.selection import commit, earliest, select, settle
-from ratetree.core.specs import TreeSpec, show
-from ratetree.errors import ConfigError, NoCapacity, UnknownGroup
+from ratetree.core.specs import TreeSpec
+from ratetree.core.validate import count, number
+from ratetree.errors import ConfigError, InvalidRequest, NoCapacity, UnknownGroup
 from ratetree.waiting.queue import WaitQueue, wait_async, wait_blocking
 
 if TYPE_CHECKING:
@@ -37,20 +37,8 @@ FAILURE_WINDOW = 60.0  # seconds over which LiteLLM counts allowed_fails
 FAST_TOKENS = 2**53
 
 
-def _check_amount(value: object, what: str) -> float:
-    """``value`` as a float if it is a finite number >= 0. Raises ValueError otherwise."""
-    if not isinstance(value, bool) and isinstance(value, (int, float)):
-        try:
-            amount = float(value)
-        except OverflowError:
-            amount = math.inf
-        if math.isfinite(amount) and amount >= 0:
-            return amount
-    raise ValueError(f"{what} must be a finite number >= 0, got {show(value)}")
-
-
-def _too_large(group: str, tokens: float, root: GroupState) -> ValueError:
-    return ValueError(
+def _too_large(group: str, tokens: float, root: GroupState) -> InvalidRequest:
+    return InvalidRequest(
         f"tokens={tokens!r} exceeds every path of group {group!r}: "
         f"the largest request it can ever admit is {root.max_tokens:g} tokens"
     )
@@ -100,14 +88,8 @@ class Scheduler:
         rng: random.Random | None = None,
         state: RedisState | None = None,
     ) -> None:
-        if (
-            isinstance(allowed_fails, bool)
-            or not isinstance(allowed_fails, int)
-            or allowed_fails < 0
-        ):
-            raise ValueError(f"allowed_fails must be an integer >= 0, got {allowed_fails!r}")
-        self.allowed_fails = allowed_fails
-        self.cooldown_time = _check_amount(cooldown_time, "cooldown_time")
+        self.allowed_fails = count(allowed_fails, "allowed_fails", error=ConfigError)
+        self.cooldown_time = number(cooldown_time, "cooldown_time", error=ConfigError)
         self._tree = Tree(spec)
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
@@ -181,7 +163,7 @@ class Scheduler:
         or one larger than every path could ever hold.
         """
         if tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS:
-            tokens = _check_amount(tokens, "tokens")  # the full check, off the hot path
+            tokens = number(tokens, "tokens")  # the full check, off the hot path
         root = self._tree.groups.get(group) or self._group(group)
         if tokens > root.max_tokens:
             raise _too_large(group, tokens, root)
@@ -226,9 +208,9 @@ class Scheduler:
         self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
     ) -> None:
         if tokens is not None and (tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS):
-            tokens = _check_amount(tokens, "tokens")
+            tokens = number(tokens, "tokens")
         if retry_after is not None:
-            _check_amount(retry_after, "retry_after")
+            number(retry_after, "retry_after")
         lock = self._lock
         if not lock.acquire(False):
             _take_contended(lock)
@@ -260,7 +242,7 @@ class Scheduler:
 
     def _prepare(self, group: str, tokens: object) -> tuple[GroupState, float]:
         """The group's state and the checked token count; raises as ``acquire`` does."""
-        amount = _check_amount(tokens, "tokens")
+        amount = number(tokens, "tokens")
         root = self._group(group)
         if amount > root.max_tokens:
             raise _too_large(group, amount, root)
@@ -376,7 +358,7 @@ class Scheduler:
         Consumes nothing. Raises UnknownGroup for an unknown name and ValueError for a
         token count that is not a finite number >= 0; a count no path can ever hold is
         shown as such rather than raised."""
-        tokens = _check_amount(tokens, "tokens")
+        tokens = number(tokens, "tokens")
         root = self._group(group)
         with self._lock:
             now = self._clock()

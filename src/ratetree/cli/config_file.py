@@ -16,7 +16,8 @@ import attrs
 import yaml
 
 from ratetree.config.litellm import load_litellm
-from ratetree.core.specs import TreeSpec, show
+from ratetree.core.specs import TreeSpec
+from ratetree.core.validate import show
 from ratetree.errors import ConfigError
 
 EXAMPLE = "<packaged example>"

@@ -27,8 +27,8 @@ from ratetree.core.specs import (
     TreeSpec,
     check_order,
     check_weight,
-    show,
 )
+from ratetree.core.validate import show
 from ratetree.errors import ConfigError
 
 __all__ = ["load_litellm"]

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 import attrs
 import limits as _limits
 
+from ratetree.core.validate import show
 from ratetree.errors import ConfigError
 
 Strategy = Literal["shuffle", "round-robin", "least-busy", "usage-based"]
@@ -46,15 +47,6 @@ def _as_float(value: object) -> float:
         return float(value)  # type: ignore[arg-type]
     except OverflowError:
         return math.inf
-
-
-def show(value: object) -> str:
-    """repr() for messages, cut short: a huge value must not drown (or break) the error."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int too long to print
-        return f"<{type(value).__name__}>"
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def parse_rates(value: object, what: str) -> tuple[Rate, ...]:

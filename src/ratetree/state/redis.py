@@ -35,7 +35,7 @@ from ratetree.core.gates import Gate, GroupState, below
 from ratetree.core.leases import Lease
 from ratetree.core.reconfigure import edge_keys
 from ratetree.core.selection import commit, earliest, select
-from ratetree.core.specs import show
+from ratetree.core.validate import show
 from ratetree.errors import ConfigError, NoCapacity, StateUnavailable
 from ratetree.state.scripts import COMMIT, READ, SETTLE
 

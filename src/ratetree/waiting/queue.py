@@ -38,8 +38,8 @@ from ratetree.core.gates import DeploymentState, GroupState, below
 from ratetree.core.leases import Lease
 from ratetree.core.reconfigure import forward
 from ratetree.core.selection import commit, earliest, select, settle
-from ratetree.core.specs import show
-from ratetree.errors import NoCapacity
+from ratetree.core.validate import number, show
+from ratetree.errors import InvalidRequest, NoCapacity
 from ratetree.waiting.timers import ClockTimer, ThreadTimer, Timer
 
 if TYPE_CHECKING:
@@ -306,20 +306,15 @@ def take_back(sched: Scheduler, lease: Lease, now: float, horizon: float) -> Non
 
 
 def check_wait(timeout: object, priority: object) -> tuple[float | None, float]:
-    """``timeout`` and ``priority`` validated. Raises ValueError for a timeout that is not
-    None or a finite number >= 0, or a priority that is not a finite number."""
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise ValueError(f"timeout must be None or a number >= 0, got {show(timeout)}")
-        if not 0 <= float(timeout) < math.inf:
-            raise ValueError(f"timeout must be None or a finite number >= 0, got {show(timeout)}")
-    if (
-        isinstance(priority, bool)
-        or not isinstance(priority, (int, float))
-        or not math.isfinite(priority)
-    ):
-        raise ValueError(f"priority must be a finite number, got {show(priority)}")
-    return (None if timeout is None else float(timeout)), float(priority)
+    """``timeout`` and ``priority`` validated. Raises InvalidRequest for a timeout that is
+    not None or a finite number >= 0, or a priority that is not a finite number."""
+    wait_for = None if timeout is None else number(timeout, "timeout")
+    if isinstance(priority, bool) or not isinstance(priority, (int, float)):
+        raise InvalidRequest(f"priority must be a finite number, got {show(priority)}")
+    rank = float(priority)
+    if not math.isfinite(rank):
+        raise InvalidRequest(f"priority must be a finite number, got {show(priority)}")
+    return wait_for, rank
 
 
 def join(
