@@ -64,7 +64,7 @@ def _scheduler_case(scheduler: Scheduler) -> Callable[[], None]:
     return one
 
 
-def _time(case: Callable[[], None], seconds: float) -> float:
+def _time(case: Callable[[], object], seconds: float) -> float:
     """Requests per second of ``case`` over about ``seconds``."""
     n = 0
     start = time.perf_counter()
@@ -82,16 +82,16 @@ def run(url: str, seconds: float, rounds: int) -> list[tuple[str, float, str]]:
     """Each case's median requests per second and its round trips per request. Rounds
     visit every case in turn, so a busy neighbour slows all cases alike."""
     client = redis.Redis.from_url(url)
-    cases: list[tuple[str, Callable[[], None], str]] = [
+    cases: list[tuple[str, Callable[[], object], str]] = [
         ("ratetree in-memory (limited group)", _scheduler_case(Scheduler(LIMITED)), "0")
     ]
     for label, spec in (("1 deployment", ONE), ("limited group", LIMITED)):
         state = RedisState(client, prefix=f"bench-{uuid.uuid4().hex}")
-        case = _scheduler_case(Scheduler(spec, state=state))
+        redis_case = _scheduler_case(Scheduler(spec, state=state))
         for _ in range(1000):  # also the warm-up: connection made, scripts loaded
-            case()
+            redis_case()
         trips = f"{state.stats.round_trips / 1000:g}"
-        cases.append((f"ratetree + Redis ({label})", case, trips))
+        cases.append((f"ratetree + Redis ({label})", redis_case, trips))
 
     limiter = MovingWindowRateLimiter(RedisStorage(url))
     item = limits.parse("10000000/minute")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -34,7 +35,9 @@ def write(path: Path, document: object) -> str:
     return str(path)
 
 
-def entry(name: str, model: str, info: dict[str, object] | None = None, **params: object) -> dict:
+def entry(
+    name: str, model: str, info: Mapping[str, object] | None = None, **params: object
+) -> dict[str, Any]:
     result: dict[str, object] = {"model_name": name, "litellm_params": {"model": model, **params}}
     if info is not None:
         result["model_info"] = info

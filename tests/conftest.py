@@ -17,9 +17,9 @@ import os
 from hypothesis import HealthCheck, settings
 
 # Both everyday profiles replay the same examples on every run: a red test stays red.
-_REPEATABLE = {"derandomize": True, "deadline": None, "max_examples": 100, "print_blob": True}
-settings.register_profile("ci", suppress_health_check=[HealthCheck.too_slow], **_REPEATABLE)
-settings.register_profile("dev", **_REPEATABLE)
+_REPEATABLE = settings(derandomize=True, deadline=None, max_examples=100, print_blob=True)
+settings.register_profile("ci", _REPEATABLE, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", _REPEATABLE)
 settings.register_profile(
     "thorough",
     derandomize=False,

@@ -187,8 +187,10 @@ def limits_models(draw: st.DrawFn, *, p_none: float = 0.5) -> LimitsModel:
     """Limits for a deployment, a group or a member reference (often none at all)."""
     if draw(st.floats(0, 1)) < p_none:
         return NO_LIMITS
-    rpm_raw, rpm = None, ()
-    tpm_raw, tpm = None, ()
+    rpm_raw: Any = None
+    tpm_raw: Any = None
+    rpm: tuple[RateModel, ...] = ()
+    tpm: tuple[RateModel, ...] = ()
     if draw(st.booleans()):
         rpm_raw, rpm = draw(rate_values(amounts=st.integers(1, 6), allow_fraction=True))
     if draw(st.booleans()):

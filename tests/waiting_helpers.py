@@ -13,7 +13,7 @@ def one_deployment(**limits: object) -> TreeSpec:
     """Group "g" with the single deployment "d" limited by ``limits``."""
     return TreeSpec(
         groups=[Group("g", [Member(deployment="d")])],
-        deployments=[Deployment("d", Limits(**limits))],  # type: ignore[arg-type]
+        deployments=[Deployment("d", Limits(**limits))],
     )
 
 

@@ -23,6 +23,7 @@ def test_the_readme_example_is_valid_and_prints_every_deployment_with_its_limits
     spec = load_litellm(readme_model_list())
     for deployment in spec.deployments:
         line = next(x for x in result.out.splitlines() if f"[id {deployment.id}]" in x)
+        assert deployment.label is not None
         assert deployment.label in line
         assert deployment.limits.describe() in line
 

@@ -21,7 +21,7 @@ from ratetree.cli.flatten import flat_model_list
 def paths_per_group(spec: TreeSpec) -> dict[str, Counter[str]]:
     """For each group, the labels of the deployments at the end of each of its paths."""
     groups = {g.name: g for g in spec.groups}
-    labels = {d.id: d.label for d in spec.deployments}
+    labels = {d.id: d.label for d in spec.deployments if d.label is not None}
 
     def walk(name: str) -> Counter[str]:
         found: Counter[str] = Counter()

@@ -8,7 +8,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -19,7 +21,9 @@ from ratetree.config.litellm import load_litellm
 from ratetree.core.specs import Deployment, Group, Limits, Member, Rate, TreeSpec
 
 
-def entry(name: str, model: str, info: dict[str, object] | None = None, **params: object) -> dict:
+def entry(
+    name: str, model: str, info: Mapping[str, object] | None = None, **params: object
+) -> dict[str, Any]:
     result: dict[str, object] = {"model_name": name, "litellm_params": {"model": model, **params}}
     if info is not None:
         result["model_info"] = info
@@ -43,7 +47,7 @@ def per_minute(amount: float) -> tuple[Rate, ...]:
 # --- the example from the design ------------------------------------------------------
 
 
-def test_example_config_loads_into_two_leaf_groups_and_one_parent():
+def test_example_config_loads_into_two_leaf_groups_and_one_parent() -> None:
     model_list = readme_model_list()
     spec = load_litellm(model_list)
 
@@ -62,7 +66,7 @@ def test_example_config_loads_into_two_leaf_groups_and_one_parent():
     assert all(g.strategy == "shuffle" for g in spec.groups)
 
 
-def test_deployment_payload_is_the_original_entry_object_unmodified():
+def test_deployment_payload_is_the_original_entry_object_unmodified() -> None:
     model_list = readme_model_list()
     before = copy.deepcopy(model_list)
     spec = load_litellm(model_list)
@@ -72,7 +76,7 @@ def test_deployment_payload_is_the_original_entry_object_unmodified():
     assert model_list == before
 
 
-def test_groups_and_deployments_come_out_in_first_appearance_order():
+def test_groups_and_deployments_come_out_in_first_appearance_order() -> None:
     spec = load_litellm(
         [
             entry("b", "p/one"),
@@ -87,21 +91,21 @@ def test_groups_and_deployments_come_out_in_first_appearance_order():
     assert models == ["p/one", "p/two", "p/three", "p/four"]
 
 
-def test_empty_model_list_gives_an_empty_tree():
+def test_empty_model_list_gives_an_empty_tree() -> None:
     assert load_litellm([]) == TreeSpec(groups=(), deployments=())
 
 
 # --- deployments versus references ---------------------------------------------------
 
 
-def test_model_equal_to_its_own_model_name_is_a_deployment_not_a_cycle():
+def test_model_equal_to_its_own_model_name_is_a_deployment_not_a_cycle() -> None:
     spec = load_litellm([entry("gpt-4o", "gpt-4o", rpm=10)])
     (member,) = group(spec, "gpt-4o").members
     assert member.deployment is not None
     assert deployment(spec, member.deployment).limits.rpm == per_minute(10)
 
 
-def test_model_naming_another_group_is_a_reference_carrying_the_entry_settings():
+def test_model_naming_another_group_is_a_reference_carrying_the_entry_settings() -> None:
     spec = load_litellm(
         [
             entry("leaf", "openai/gpt-4o"),
@@ -127,7 +131,7 @@ def test_model_naming_another_group_is_a_reference_carrying_the_entry_settings()
     assert len(spec.deployments) == 1
 
 
-def test_deployment_weight_goes_on_the_deployment_and_order_on_the_member():
+def test_deployment_weight_goes_on_the_deployment_and_order_on_the_member() -> None:
     spec = load_litellm([entry("g", "p/m", weight=3, order=1)])
     (member,) = group(spec, "g").members
     assert member.order == 1
@@ -136,12 +140,12 @@ def test_deployment_weight_goes_on_the_deployment_and_order_on_the_member():
 
 
 @pytest.mark.parametrize("order", [1, "1", 1.0, " 1", "1.0"])
-def test_order_accepts_integers_integer_strings_and_integral_floats(order: object):
+def test_order_accepts_integers_integer_strings_and_integral_floats(order: object) -> None:
     spec = load_litellm([entry("g", "p/m", order=order)])
     assert group(spec, "g").members[0].order == 1
 
 
-def test_settings_are_read_from_model_info_when_litellm_params_lacks_them():
+def test_settings_are_read_from_model_info_when_litellm_params_lacks_them() -> None:
     info = {"rpm": 7, "tpm": 1000, "order": 3, "weight": 2, "max_parallel_requests": 2}
     spec = load_litellm([entry("g", "p/m", info=info)])
     (member,) = group(spec, "g").members
@@ -151,21 +155,21 @@ def test_settings_are_read_from_model_info_when_litellm_params_lacks_them():
     assert dep.limits == Limits(rpm=7, tpm=1000, max_parallel_requests=2)
 
 
-def test_litellm_params_take_precedence_over_model_info():
+def test_litellm_params_take_precedence_over_model_info() -> None:
     spec = load_litellm([entry("g", "p/m", info={"rpm": 7, "order": 3}, rpm=9, order=1)])
     (member,) = group(spec, "g").members
     assert member.order == 1
     assert deployment(spec, member.target).limits.rpm == per_minute(9)
 
 
-def test_null_settings_count_as_absent():
+def test_null_settings_count_as_absent() -> None:
     spec = load_litellm([entry("g", "p/m", info={"rpm": 4}, rpm=None, tpm=None, order=None)])
     (member,) = group(spec, "g").members
     assert member.order is None
     assert deployment(spec, member.target).limits == Limits(rpm=4)
 
 
-def test_references_chain_five_groups_deep():
+def test_references_chain_five_groups_deep() -> None:
     model_list = [entry("g5", "provider/model", rpm=1)]
     model_list += [entry(f"g{i}", f"g{i + 1}", order=i) for i in range(5)]
     spec = load_litellm(model_list)
@@ -175,14 +179,14 @@ def test_references_chain_five_groups_deep():
     assert len(spec.deployments) == 1
 
 
-def test_a_group_may_mix_deployments_and_references():
+def test_a_group_may_mix_deployments_and_references() -> None:
     spec = load_litellm([entry("small", "p/a"), entry("big", "p/b"), entry("big", "small")])
     kinds = [(m.deployment is None, m.target) for m in group(spec, "big").members]
     assert kinds[1] == (True, "small")
     assert kinds[0][0] is False
 
 
-def test_a_group_referenced_from_two_parents_is_shared_not_copied():
+def test_a_group_referenced_from_two_parents_is_shared_not_copied() -> None:
     spec = load_litellm([entry("leaf", "p/a"), entry("x", "leaf"), entry("y", "leaf")])
     assert group(spec, "x").members == group(spec, "y").members == (Member(group="leaf"),)
     assert len(spec.deployments) == 1
@@ -201,7 +205,7 @@ def test_a_group_referenced_from_two_parents_is_shared_not_copied():
         ("round-robin", "round-robin"),
     ],
 )
-def test_routing_strategy_maps_to_every_group(litellm_name: str, ratetree_name: str):
+def test_routing_strategy_maps_to_every_group(litellm_name: str, ratetree_name: str) -> None:
     spec = load_litellm(
         [entry("a", "p/a"), entry("b", "a")],
         routing_strategy=litellm_name,
@@ -209,12 +213,12 @@ def test_routing_strategy_maps_to_every_group(litellm_name: str, ratetree_name: 
     assert [g.strategy for g in spec.groups] == [ratetree_name, ratetree_name]
 
 
-def test_routing_strategy_none_means_litellm_default_shuffle():
+def test_routing_strategy_none_means_litellm_default_shuffle() -> None:
     spec = load_litellm([entry("a", "p/a")], routing_strategy=None)
     assert spec.groups[0].strategy == "shuffle"
 
 
-def test_routing_strategy_accepts_an_enum_like_litellms_routing_strategy():
+def test_routing_strategy_accepts_an_enum_like_litellms_routing_strategy() -> None:
     class RoutingStrategy(enum.Enum):
         LEAST_BUSY = "least-busy"
 
@@ -225,7 +229,7 @@ def test_routing_strategy_accepts_an_enum_like_litellms_routing_strategy():
 # --- aliases ---------------------------------------------------------------------------
 
 
-def test_alias_chain_resolves_to_the_final_group():
+def test_alias_chain_resolves_to_the_final_group() -> None:
     spec = load_litellm(
         [entry("gpt-4o", "openai/gpt-4o")],
         model_group_alias={"a1": "a2", "a2": {"model": "a3"}, "a3": "gpt-4o"},
@@ -234,7 +238,7 @@ def test_alias_chain_resolves_to_the_final_group():
     assert spec.hidden == frozenset()
 
 
-def test_hidden_alias_is_listed_in_hidden():
+def test_hidden_alias_is_listed_in_hidden() -> None:
     spec = load_litellm(
         [entry("gpt-4o", "openai/gpt-4o")],
         model_group_alias={
@@ -247,7 +251,7 @@ def test_hidden_alias_is_listed_in_hidden():
     assert set(spec.aliases) == {"secret", "public", "plain"}
 
 
-def test_reference_through_an_alias_chain_points_at_the_resolved_group():
+def test_reference_through_an_alias_chain_points_at_the_resolved_group() -> None:
     spec = load_litellm(
         [entry("leaf", "p/a"), entry("top", "nick", order=1)],
         model_group_alias={"nick": "nick2", "nick2": "leaf"},
@@ -255,7 +259,7 @@ def test_reference_through_an_alias_chain_points_at_the_resolved_group():
     assert group(spec, "top").members == (Member(group="leaf", order=1),)
 
 
-def test_model_that_is_an_alias_of_its_own_group_stays_a_deployment():
+def test_model_that_is_an_alias_of_its_own_group_stays_a_deployment() -> None:
     spec = load_litellm(
         [entry("gpt-4o", "openai/gpt-4o")],
         model_group_alias={"openai/gpt-4o": "gpt-4o"},
@@ -267,7 +271,7 @@ def test_model_that_is_an_alias_of_its_own_group_stays_a_deployment():
 # --- group_limits ----------------------------------------------------------------------
 
 
-def test_group_limits_become_the_groups_limits():
+def test_group_limits_become_the_groups_limits() -> None:
     spec = load_litellm(
         readme_model_list(),
         group_limits={"fast": {"rpm": 100, "tpm": "2000000/hour", "max_parallel_requests": 4}},
@@ -279,7 +283,7 @@ def test_group_limits_become_the_groups_limits():
     assert not group(spec, "fast/glm-4.7").limits
 
 
-def test_group_limits_none_for_a_group_means_no_limits():
+def test_group_limits_none_for_a_group_means_no_limits() -> None:
     spec = load_litellm([entry("a", "p/a")], group_limits={"a": None})
     assert spec.groups[0].limits == Limits()
 
@@ -287,14 +291,14 @@ def test_group_limits_none_for_a_group_means_no_limits():
 # --- deployment ids --------------------------------------------------------------------
 
 
-def test_generated_ids_are_the_same_when_the_same_config_is_loaded_twice():
+def test_generated_ids_are_the_same_when_the_same_config_is_loaded_twice() -> None:
     first = load_litellm(readme_model_list())
     second = load_litellm(readme_model_list())
     assert [d.id for d in first.deployments] == [d.id for d in second.deployments]
     assert first == second
 
 
-def test_generated_ids_survive_a_restart_with_another_hash_seed():
+def test_generated_ids_survive_a_restart_with_another_hash_seed() -> None:
     script = (
         "import json, sys\n"
         "from ratetree.config.litellm import load_litellm\n"
@@ -319,13 +323,13 @@ def test_generated_ids_survive_a_restart_with_another_hash_seed():
     assert ids[0] == ids[1] == in_process
 
 
-def test_generated_ids_do_not_depend_on_key_order():
+def test_generated_ids_do_not_depend_on_key_order() -> None:
     a = load_litellm([{"model_name": "g", "litellm_params": {"model": "p/m", "rpm": 3}}])
     b = load_litellm([{"litellm_params": {"rpm": 3, "model": "p/m"}, "model_name": "g"}])
     assert a.deployments[0].id == b.deployments[0].id
 
 
-def test_changing_an_entry_changes_only_that_entrys_id():
+def test_changing_an_entry_changes_only_that_entrys_id() -> None:
     model_list = readme_model_list()
     before = [d.id for d in load_litellm(model_list).deployments]
     model_list[1]["litellm_params"]["rpm"] = 6
@@ -336,12 +340,12 @@ def test_changing_an_entry_changes_only_that_entrys_id():
     assert after[1] != before[1]
 
 
-def test_same_entry_under_another_model_name_gets_another_id():
+def test_same_entry_under_another_model_name_gets_another_id() -> None:
     spec = load_litellm([entry("a", "p/m"), entry("b", "p/m")])
     assert spec.deployments[0].id != spec.deployments[1].id
 
 
-def test_identical_entries_are_separate_deployments_with_stable_distinct_ids():
+def test_identical_entries_are_separate_deployments_with_stable_distinct_ids() -> None:
     model_list = [entry("g", "p/m", rpm=5), entry("g", "p/m", rpm=5), entry("g", "p/m", rpm=5)]
     spec = load_litellm(model_list)
     ids = [d.id for d in spec.deployments]
@@ -351,7 +355,7 @@ def test_identical_entries_are_separate_deployments_with_stable_distinct_ids():
     assert [d.id for d in load_litellm(copy.deepcopy(model_list)).deployments] == ids
 
 
-def test_model_info_id_is_used_and_an_integer_id_becomes_a_string():
+def test_model_info_id_is_used_and_an_integer_id_becomes_a_string() -> None:
     spec = load_litellm(
         [entry("g", "p/a", info={"id": "dep-a"}), entry("g", "p/b", info={"id": 7})]
     )
@@ -359,7 +363,7 @@ def test_model_info_id_is_used_and_an_integer_id_becomes_a_string():
     assert [m.deployment for m in group(spec, "g").members] == ["dep-a", "7"]
 
 
-def test_same_model_info_id_in_two_groups_is_one_shared_deployment():
+def test_same_model_info_id_in_two_groups_is_one_shared_deployment() -> None:
     spec = load_litellm(
         [
             entry("a", "p/m", info={"id": "shared"}, rpm=10, order=1),
@@ -372,7 +376,7 @@ def test_same_model_info_id_in_two_groups_is_one_shared_deployment():
     assert group(spec, "b").members == (Member(deployment="shared", order=2),)
 
 
-def test_model_info_id_on_a_reference_entry_is_ignored():
+def test_model_info_id_on_a_reference_entry_is_ignored() -> None:
     spec = load_litellm([entry("leaf", "p/a"), entry("top", "leaf", info={"id": "exported-id"})])
     assert group(spec, "top").members == (Member(group="leaf"),)
     assert "exported-id" not in {d.id for d in spec.deployments}
@@ -384,7 +388,7 @@ names = st.sampled_from(["alpha", "beta", "gamma", "delta", "eps", "zeta"])
 
 
 @st.composite
-def valid_configs(draw: st.DrawFn) -> list[dict]:
+def valid_configs(draw: st.DrawFn) -> list[dict[str, Any]]:
     """Groups listed in a random order; a group may only reference groups later in that
     order, so references never loop."""
     group_names = draw(st.lists(names, min_size=1, max_size=5, unique=True))
@@ -396,7 +400,7 @@ def valid_configs(draw: st.DrawFn) -> list[dict]:
         models = draw(st.lists(deployments, min_size=0 if references else 1, max_size=3))
         models += references
         for model in models:
-            params = {"model": model}
+            params: dict[str, object] = {"model": model}
             params.update(
                 draw(
                     st.fixed_dictionaries(
@@ -417,7 +421,9 @@ def valid_configs(draw: st.DrawFn) -> list[dict]:
 
 @settings(max_examples=150)
 @given(valid_configs())
-def test_every_valid_entry_becomes_exactly_one_member_of_its_group(model_list: list[dict]):
+def test_every_valid_entry_becomes_exactly_one_member_of_its_group(
+    model_list: list[dict[str, Any]],
+) -> None:
     spec = load_litellm(model_list)
     group_names = {e["model_name"] for e in model_list}
 

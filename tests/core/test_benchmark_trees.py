@@ -29,13 +29,14 @@ def test_the_three_level_tree_holds_each_of_n_deployments_once_at_depth_three(n:
     spec = three_level_spec(n, "shuffle")
     groups = {g.name: g for g in spec.groups}
     k = branching(n)
-    mids = [m.group for m in groups[ROOT].members]
-    leaves = [m.group for mid in mids for m in groups[mid].members]  # type: ignore[index]
-    held = Counter(m.deployment for leaf in leaves for m in groups[leaf].members)  # type: ignore[index]
+    # groups[...] of a deployment id would raise: mids and leaves are groups.
+    mids = [m.target for m in groups[ROOT].members]
+    leaves = [m.target for mid in mids for m in groups[mid].members]
+    held = Counter(m.target for leaf in leaves for m in groups[leaf].members)
     assert (len(mids), len(leaves)) == (k, k * k)
     assert sorted(held) == deployment_ids(n) == [d.id for d in spec.deployments]
     assert set(held.values()) == {1}
-    sizes = [len(groups[leaf].members) for leaf in leaves]  # type: ignore[index]
+    sizes = [len(groups[leaf].members) for leaf in leaves]
     assert max(sizes) - min(sizes) <= 1
 
 

@@ -18,6 +18,7 @@ import pytest
 
 import ratetree
 from ratetree import Deployment, Group, Limits, Member, NoCapacity, Scheduler, TreeSpec
+from ratetree.core.specs import Strategy
 from ratetree.testing import FakeClock
 
 PACKAGE = str(Path(ratetree.__file__).parent)
@@ -43,7 +44,7 @@ def lines_executed(work: Callable[[], object]) -> int:
     return count
 
 
-def scheduler(n: int, strategy: str, shape: str, out_of_service: float = 0.9) -> Scheduler:
+def scheduler(n: int, strategy: Strategy, shape: str, out_of_service: float = 0.9) -> Scheduler:
     """n deployments with rpm limits, a share of them cooling down for good."""
     ids = [f"d{i}" for i in range(n)]
     deployments = [Deployment(i, Limits(rpm=10**6)) for i in ids]
@@ -75,7 +76,7 @@ def scheduler(n: int, strategy: str, shape: str, out_of_service: float = 0.9) ->
 @pytest.mark.parametrize("shape", ["flat", "tree"])
 @pytest.mark.parametrize("strategy", ["shuffle", "round-robin", "least-busy", "usage-based"])
 def test_a_hundred_times_more_deployments_cost_at_most_twice_the_work(
-    strategy: str, shape: str
+    strategy: Strategy, shape: str
 ) -> None:
     def batch(s: Scheduler) -> Callable[[], None]:
         def run() -> None:

@@ -29,7 +29,7 @@ def two_deployments(d2: bool = True, **limits: object) -> TreeSpec:
             Group("g", [Member(deployment=n, limits=Limits(rpm=100)) for n in names]),
             Group("top", [Member(group="g")], limits=Limits(tpm=10_000)),
         ],
-        deployments=[Deployment(n, Limits(**limits)) for n in names],  # type: ignore[arg-type]
+        deployments=[Deployment(n, Limits(**limits)) for n in names],
     )
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
-from ratetree.core.strategies.round_robin import wf2q_period
+from ratetree.core.strategies.round_robin import RoundRobinTier, wf2q_period
 from ratetree.testing import FakeClock
 
 
@@ -89,6 +89,7 @@ def test_after_whole_periods_every_member_starts_at_the_virtual_time(
     s = scheduler([float(w * scale) for w in weights], clock=FakeClock())
     picks(s, sum(weights) * periods)  # the period of weights w * scale is sum(weights)
     tier = s._tree.groups["g"].tiers[0]
+    assert isinstance(tier, RoundRobinTier)
     tier._stop_replay()  # what a member closing now would do
     # Exact WF2Q+: after whole periods every member has had exactly its share.
     vtime = tier._vtime

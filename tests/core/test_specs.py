@@ -31,7 +31,7 @@ def test_invalid_limits_raise_config_error_naming_the_value(
     field: str, value: object, fragment: str
 ) -> None:
     with pytest.raises(ConfigError, match=fragment.replace("[", r"\[").replace("]", r"\]")):
-        Limits(**{field: value})  # type: ignore[arg-type]
+        Limits(**{field: value})
 
 
 def test_config_error_is_a_value_error() -> None:
@@ -54,13 +54,13 @@ def test_a_member_names_exactly_one_target() -> None:
 
 @pytest.mark.parametrize("order", ["1", 1.0, 1])
 def test_order_accepts_integers_written_several_ways(order: object) -> None:
-    assert Member(deployment="a", order=order).order == 1  # type: ignore[arg-type]
+    assert Member(deployment="a", order=order).order == 1
 
 
 @pytest.mark.parametrize("order", [1.5, "first", True])
 def test_a_non_integer_order_is_a_config_error(order: object) -> None:
     with pytest.raises(ConfigError, match="order"):
-        Member(deployment="a", order=order)  # type: ignore[arg-type]
+        Member(deployment="a", order=order)
 
 
 def test_an_unknown_strategy_lists_the_supported_ones() -> None:

@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratetree import Deployment, GateSnapshot, Group, Limits, Member, Scheduler, TreeSpec
+from ratetree import Deployment, GateSnapshot, Group, Lease, Limits, Member, Scheduler, TreeSpec
+from ratetree.core.specs import Strategy
 from ratetree.testing import FakeClock
 
 
 def flat(
-    strategy: str,
+    strategy: Strategy,
     deployments: list[Deployment],
     *,
     seed: int = 0,
@@ -199,11 +200,11 @@ deployment_limits = st.builds(
     ),
 )
 def test_least_busy_and_usage_based_pick_a_best_open_member_at_every_step(
-    strategy: str, limits: list[Limits], steps: list[tuple[str, int]]
+    strategy: Strategy, limits: list[Limits], steps: list[tuple[str, int]]
 ) -> None:
     clock = FakeClock()
     s = flat(strategy, [Deployment(f"d{i}", lim) for i, lim in enumerate(limits)], clock=clock)
-    held = []
+    held: list[Lease] = []
     for action, amount in steps:
         if action == "advance":
             clock.advance(amount / 50)
@@ -218,6 +219,7 @@ def test_least_busy_and_usage_based_pick_a_best_open_member_at_every_step(
                 continue
             assert lease is not None
             held.append(lease)
+            score: dict[str, float]
             if strategy == "least-busy":
                 score = {n: -g.in_flight for n, g in open_.items()}
             else:
@@ -265,7 +267,7 @@ def test_usage_based_over_groups_picks_the_path_with_the_most_left(
         )
     groups.append(Group("top", [Member(group=f"g{j}") for j in range(len(rpms))], "usage-based"))
     s = Scheduler(TreeSpec(groups, deployments), clock=clock, rng=random.Random(0))
-    held = []
+    held: list[Lease] = []
     for step in steps:
         if step == "advance":
             clock.advance(1.7)

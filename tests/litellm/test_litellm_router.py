@@ -20,9 +20,12 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from litellm import RateLimitError
 
 litellm = pytest.importorskip("litellm", reason="the litellm extra is not installed")
 
@@ -71,7 +74,7 @@ def in_flight(routing: RatetreeRouting) -> int:
     return sum(d.in_flight for d in routing.scheduler.snapshot().deployments.values())
 
 
-def mock_429(retry_after: str) -> litellm.RateLimitError:
+def mock_429(retry_after: str) -> RateLimitError:
     response = httpx.Response(
         429,
         headers={"retry-after": retry_after},
@@ -157,7 +160,7 @@ def test_requests_to_fast_reach_the_sub_groups_deployments_with_shared_limits(
     routing, router, _ = wire()
     ids = ids_by_model(routing)
     glm, oss_1, oss_2 = "cerebras/zai-glm-4.7", "cerebras/gpt-oss-120b", "groq/openai/gpt-oss-120b"
-    reached = Counter()
+    reached: Counter[str] = Counter()
 
     async def burst() -> None:
         # glm's sub-group first: its budget is the one `fast` draws on afterwards.

@@ -4,8 +4,12 @@ folder skips, saying why, without the ``redis`` extra or the server binary."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 redis = pytest.importorskip("redis", reason="the redis extra is not installed")
 
@@ -24,7 +28,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+def redis_client(redis_server: RedisServer) -> Iterator[Redis]:
     client = redis.Redis.from_url(redis_server.url)
     yield client
     client.close()

@@ -10,8 +10,8 @@ from typing import Any
 import redis
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
-from test_model_against_oracle import SchedulerVsOracle
 
+from oracle_machine import SchedulerVsOracle
 from ratetree import RedisState, Scheduler, TreeSpec
 
 
@@ -30,7 +30,11 @@ class RedisSchedulerVsOracle(SchedulerVsOracle):
 
 
 def test_redis_backend_agrees_with_the_oracle_step_by_step(redis_client: redis.Redis) -> None:
+    class OnThisServer(RedisSchedulerVsOracle):
+        def __init__(self) -> None:
+            super().__init__(redis_client)
+
     run_state_machine_as_test(
-        lambda: RedisSchedulerVsOracle(redis_client),
+        OnThisServer,
         settings=settings(settings.default, stateful_step_count=50),
     )

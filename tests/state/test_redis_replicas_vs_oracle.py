@@ -111,7 +111,11 @@ class ReplicasVsOracle(RuleBasedStateMachine):
 def test_replicas_with_stale_views_admit_only_what_the_shared_state_admits(
     redis_client: redis.Redis,
 ) -> None:
+    class OnThisServer(ReplicasVsOracle):
+        def __init__(self) -> None:
+            super().__init__(redis_client)
+
     run_state_machine_as_test(
-        lambda: ReplicasVsOracle(redis_client),
+        OnThisServer,
         settings=settings(settings.default, stateful_step_count=40),
     )

@@ -39,13 +39,19 @@ def _spec(group: Limits = Limits(), *deployments: Deployment) -> TreeSpec:  # no
 
 
 def _replicas(
-    client: redis.Redis, spec: TreeSpec, clock: FakeClock, n: int = 2, **options: object
+    client: redis.Redis,
+    spec: TreeSpec,
+    clock: FakeClock,
+    n: int = 2,
+    lease_ttl: float = 600.0,
 ) -> list[Scheduler]:
     prefix = uuid.uuid4().hex
     return [
         Scheduler(
-            spec, clock=clock, state=RedisState(client, prefix=prefix, clock=clock, **options)
-        )  # type: ignore[arg-type]
+            spec,
+            clock=clock,
+            state=RedisState(client, prefix=prefix, clock=clock, lease_ttl=lease_ttl),
+        )
         for _ in range(n)
     ]
 
