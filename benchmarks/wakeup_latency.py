@@ -15,7 +15,7 @@ caller runs again, and prints the median, p90 and p99 in microseconds:
   itself computed (the clock reading of the refused acquire plus its ``retry_after``).
 
 For comparison, a poll every 30 ms (LiteLLM's request-priority scheduler) wakes a held
-request 15 ms late on average. Nothing here is asserted; the numbers go in the README.
+request 15 ms late on average. Nothing here is asserted; the numbers go in docs/waiting.md.
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ class Scheduler:
         fail_fast: bool = False,
     ) -> Lease:
         """Like :meth:`acquire`, but waits in the scheduler's queue until the request can
-        be admitted (see "Waiting for capacity" in the README): lower ``priority`` first,
+        be admitted (see docs/waiting.md): lower ``priority`` first,
         first come first served within one. A cancelled wait takes nothing.
 
         Raises NoCapacity (with ``retry_after``) when ``timeout`` seconds pass first, or

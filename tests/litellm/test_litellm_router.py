@@ -14,7 +14,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import asyncio
 import random
-import re
 import subprocess
 import sys
 from collections import Counter
@@ -32,7 +31,7 @@ litellm = pytest.importorskip("litellm", reason="the litellm extra is not instal
 import httpx  # noqa: E402  (a LiteLLM dependency)
 import yaml  # noqa: E402
 
-from examples import README, readme_model_list  # noqa: E402
+from examples import every_block, readme_model_list  # noqa: E402
 from litellm import Router  # noqa: E402
 from ratetree.integrations.litellm import RatetreeRouting, estimate_tokens  # noqa: E402
 from ratetree.testing import FakeClock  # noqa: E402
@@ -377,19 +376,28 @@ def test_the_sync_completion_path_routes_and_settles(wire: Wire) -> None:
     asyncio.run(settled(routing))
 
 
-def test_the_readme_litellm_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
-    section = README.split("## Using ratetree with LiteLLM's Router", 1)[1]
-    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
-    demo = next(code for language, code in blocks if language == "python" and "asyncio" in code)
-    shown = next(code for language, code in blocks if language == "" and "->" in code)
+def test_every_router_demo_in_the_docs_prints_what_the_docs_show(tmp_path: Path) -> None:
+    """A demo is a Python block that runs a RatetreeRouting with asyncio; what it prints
+    is the next block without a language, in README.md or docs/*.md."""
+    found = every_block()
+    demos = [
+        (demo, found[i + 1])
+        for i, demo in enumerate(found[:-1])
+        if demo.language == "python"
+        and "RatetreeRouting" in demo.text
+        and "asyncio.run(" in demo.text
+    ]
+    assert demos, "the docs lost the Router demo"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"model_list": readme_model_list()}))
-    (tmp_path / "demo.py").write_text(demo)
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    run = subprocess.run(
-        [sys.executable, "demo.py"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert run.returncode == 0, run.stderr
-    assert run.stdout == shown
+    for demo, shown in demos:
+        assert (shown.file, shown.language) == (demo.file, ""), demo.file
+        (tmp_path / "demo.py").write_text(demo.text)
+        run = subprocess.run(
+            [sys.executable, "demo.py"], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert run.returncode == 0, (demo.file, run.stderr)
+        assert run.stdout == shown.text, demo.file
 
 
 def test_importing_the_integration_without_litellm_names_the_extra() -> None:

@@ -13,9 +13,8 @@ import uuid
 
 import pytest
 import redis
-from test_readme import block_after
 
-from examples import readme_model_list
+from examples import block, readme_model_list
 from ratetree import (
     ConfigError,
     Deployment,
@@ -205,7 +204,7 @@ def test_invalid_options_raise_config_error_naming_them(option: str, value: obje
 
 
 def test_the_readme_redis_example_runs(redis_server: RedisServer) -> None:
-    code = block_after("## Shared limits across replicas (Redis)", "python")
+    code = block("Shared limits across replicas (Redis)", "python")
     namespace: dict[str, object] = {"model_list": readme_model_list()}
     exec(code.replace("redis://localhost:6379/0", redis_server.url), namespace)
     scheduler = namespace["scheduler"]
