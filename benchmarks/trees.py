@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Collection
-from typing import Literal
+from typing import Any, Literal
 
 from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
 from ratetree.testing import FakeClock
@@ -184,7 +184,7 @@ def build(
     return scheduler
 
 
-def litellm_model_list(n: int) -> list[dict[str, object]]:
+def litellm_model_list(n: int) -> list[dict[str, Any]]:
     """The same n ample deployments as one flat LiteLLM model group named ``ROOT``, for
     ``litellm.Router(model_list=...)``: same ids, same rpm/tpm, a fake key (nothing is
     ever sent)."""

@@ -28,8 +28,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ratetree import Deployment, Group, Limits, Member, TreeSpec
+from ratetree.core.specs import Strategy
 
-STRATEGY_NAMES = ("shuffle", "round-robin", "least-busy", "usage-based")
+STRATEGY_NAMES: tuple[Strategy, ...] = ("shuffle", "round-robin", "least-busy", "usage-based")
 
 # (unit word for the ``limits`` rate syntax, seconds)
 UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
@@ -83,7 +84,7 @@ class MemberModel:
 class GroupModel:
     name: str
     members: tuple[MemberModel, ...]
-    strategy: str
+    strategy: Strategy
     limits: LimitsModel
 
 
@@ -109,7 +110,7 @@ class TreeModel:
                         Group(
                             g.name,
                             members=[m.to_member() for m in g.members],
-                            strategy=g.strategy,  # type: ignore[arg-type]
+                            strategy=g.strategy,
                             limits=g.limits.to_limits(),
                         )
                         for g in self.groups

@@ -367,21 +367,21 @@ def test_valid_list_with_one_entry_replaced_by_junk_raises_only_config_error(
 
 def mutate(value: object, data: st.DataObject) -> object:
     """``value`` with one spot somewhere inside it replaced by junk, or junk added to it."""
-    children = list(value.items()) if isinstance(value, dict) else []
-    if isinstance(value, list):
-        children = list(enumerate(value))
-    choices = ["replace", "insert"] if isinstance(value, (dict, list)) else ["replace"]
-    if children:
-        choices.append("descend")
+    if not isinstance(value, (dict, list)):
+        return data.draw(junk)
+    children: list[tuple[Any, object]] = (
+        list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+    )
+    choices = ["replace", "insert", "descend"] if children else ["replace", "insert"]
     action = data.draw(st.sampled_from(choices))
     if action == "replace":
         return data.draw(junk)
     if action == "insert":
         if isinstance(value, dict):
             return {**value, data.draw(WORDS | keys): data.draw(junk)}
-        return [*value, data.draw(junk)]  # type: ignore[misc]
+        return [*value, data.draw(junk)]
     key, child = data.draw(st.sampled_from(children))
-    value[key] = mutate(child, data)  # type: ignore[index]
+    value[key] = mutate(child, data)
     return value
 
 

@@ -14,6 +14,8 @@ from ratetree import NoCapacity, Scheduler
 from trees import (
     EXHAUSTED_FRACTION,
     ROOT,
+    Shape,
+    Strategy,
     branching,
     build,
     deployment_ids,
@@ -49,8 +51,10 @@ def test_the_flat_group_lists_every_deployment_directly() -> None:
 
 @pytest.mark.parametrize("shape", ["tree", "flat"])
 @pytest.mark.parametrize("strategy", ["shuffle", "round-robin", "least-busy", "usage-based"])
-def test_exhausted_closes_exactly_the_drained_ninety_percent(shape: str, strategy: str) -> None:
-    scheduler = build(200, strategy, "exhausted", shape=shape)  # type: ignore[arg-type]
+def test_exhausted_closes_exactly_the_drained_ninety_percent(
+    shape: Shape, strategy: Strategy
+) -> None:
+    scheduler = build(200, strategy, "exhausted", shape=shape)
     closed = {d for d, s in scheduler.snapshot().deployments.items() if not s.open}
     assert closed == pick_drained(200)
     assert len(closed) == round(EXHAUSTED_FRACTION * 200)
@@ -69,7 +73,7 @@ def test_the_tight_root_limit_is_full_with_one_lease_and_open_after_its_release(
 
 def test_litellm_gets_the_same_deployments_under_one_model_name() -> None:
     model_list = litellm_model_list(100)
-    assert [e["model_info"]["id"] for e in model_list] == deployment_ids(100)  # type: ignore[index]
+    assert [e["model_info"]["id"] for e in model_list] == deployment_ids(100)
     assert {e["model_name"] for e in model_list} == {ROOT}
     # Loaded by ratetree, the same list is one flat group of those deployments.
     scheduler = Scheduler.from_litellm(model_list)

@@ -11,13 +11,24 @@ from ratetree.testing import FakeClock
 
 
 def one(
-    limits: Limits, *, clock: FakeClock, group_limits: Limits | None = None, **kw: object
+    limits: Limits,
+    *,
+    clock: FakeClock,
+    group_limits: Limits | None = None,
+    allowed_fails: int = 3,
+    cooldown_time: float = 5.0,
 ) -> Scheduler:
     spec = TreeSpec(
         groups=[Group("g", [Member(deployment="d")], limits=group_limits or Limits())],
         deployments=[Deployment("d", limits)],
     )
-    return Scheduler(spec, clock=clock, rng=random.Random(0), **kw)  # type: ignore[arg-type]
+    return Scheduler(
+        spec,
+        clock=clock,
+        rng=random.Random(0),
+        allowed_fails=allowed_fails,
+        cooldown_time=cooldown_time,
+    )
 
 
 def tpm_left(s: Scheduler, name: str = "d") -> float:

@@ -4,7 +4,9 @@ between them (a member closes, then reopens) keeps the shares fair."""
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -15,7 +17,12 @@ from ratetree.core.strategies.round_robin import RoundRobinTier, wf2q_period
 from ratetree.testing import FakeClock
 
 
-def scheduler(weights: list[float], limits: list[Limits] | None = None, **kw: object) -> Scheduler:
+def scheduler(
+    weights: list[float],
+    limits: list[Limits] | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Scheduler:
     limits = limits or [Limits()] * len(weights)
     deployments = [
         Deployment(f"d{i}", lim, weight=w)
@@ -24,7 +31,7 @@ def scheduler(weights: list[float], limits: list[Limits] | None = None, **kw: ob
     spec = TreeSpec(
         [Group("g", [Member(deployment=d.id) for d in deployments], "round-robin")], deployments
     )
-    return Scheduler(spec, rng=random.Random(0), **kw)  # type: ignore[arg-type]
+    return Scheduler(spec, rng=random.Random(0), clock=clock)
 
 
 def picks(s: Scheduler, n: int) -> list[int]:

@@ -8,12 +8,15 @@ from collections import Counter
 import pytest
 
 from examples import readme_model_list
-from ratetree import NoCapacity, Scheduler
+from ratetree import Lease, NoCapacity, Scheduler
 from ratetree.testing import FakeClock
 
 
-def provider(lease: object) -> str:
-    return str(lease.deployment["litellm_params"]["model"])  # type: ignore[attr-defined]
+def provider(lease: Lease) -> str:
+    """The provider model of the model_list entry the lease carries as its payload."""
+    entry = lease.deployment
+    assert isinstance(entry, dict)
+    return str(entry["litellm_params"]["model"])
 
 
 @pytest.fixture

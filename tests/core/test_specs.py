@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import attrs
 import pytest
 
@@ -73,8 +75,10 @@ def test_a_group_without_members_is_a_config_error() -> None:
         Group("g", [])
 
 
-def make(groups: list[Group], deployments: list[Deployment], **kw: object) -> Scheduler:
-    return Scheduler(TreeSpec(groups, deployments, **kw))  # type: ignore[arg-type]
+def make(
+    groups: list[Group], deployments: list[Deployment], aliases: Mapping[str, str] | None = None
+) -> Scheduler:
+    return Scheduler(TreeSpec(groups, deployments, aliases=aliases or {}))
 
 
 def test_a_cycle_is_printed_as_a_chain() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 import pytest
 
@@ -20,11 +21,16 @@ from ratetree import (
 from ratetree.testing import FakeClock
 
 
-def build(groups: list[Group], deployments: list[Deployment], **kw: object) -> Scheduler:
-    clock = kw.pop("clock", None) or FakeClock()
+def build(
+    groups: list[Group],
+    deployments: list[Deployment],
+    *,
+    aliases: Mapping[str, str] | None = None,
+    clock: FakeClock | None = None,
+) -> Scheduler:
     return Scheduler(
-        TreeSpec(groups, deployments, **kw),  # type: ignore[arg-type]
-        clock=clock,  # type: ignore[arg-type]
+        TreeSpec(groups, deployments, aliases=aliases or {}),
+        clock=clock or FakeClock(),
         rng=random.Random(1),
     )
 

@@ -58,8 +58,20 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
     own.kill()
 
 
-def _scheduler(server: RedisServer, clock: FakeClock, prefix: str, **options: object) -> Scheduler:
-    state = RedisState(server.url, prefix=prefix, clock=clock, **options)  # type: ignore[arg-type]
+def _scheduler(
+    server: RedisServer,
+    clock: FakeClock,
+    prefix: str,
+    on_unavailable: str = "closed",
+    unavailable_retry_after: float = 1.0,
+) -> Scheduler:
+    state = RedisState(
+        server.url,
+        prefix=prefix,
+        clock=clock,
+        on_unavailable=on_unavailable,
+        unavailable_retry_after=unavailable_retry_after,
+    )
     return Scheduler(SPEC, clock=clock, state=state)
 
 

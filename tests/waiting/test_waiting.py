@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ratetree import Lease, NoCapacity, UnknownGroup
+from ratetree import Lease, NoCapacity, Snapshot, UnknownGroup
 from ratetree.testing import FakeClock
 from waiting_helpers import one_deployment, scheduler, shared_pair, turn
 
@@ -317,7 +317,7 @@ def test_a_cancelled_waiter_takes_nothing() -> None:
 
 
 def test_a_lease_granted_to_a_waiter_cancelled_in_the_same_instant_is_given_back() -> None:
-    def run(cancel: bool) -> object:
+    def run(cancel: bool) -> Snapshot:
         s = scheduler(one_deployment(rpm=5, tpm=1000, max_parallel_requests=1))
         held = s.acquire("g", tokens=100)
 
@@ -336,11 +336,11 @@ def test_a_lease_granted_to_a_waiter_cancelled_in_the_same_instant_is_given_back
         return s.snapshot()
 
     cancelled = run(cancel=True)
-    assert cancelled.deployments["d"].in_flight == 0  # type: ignore[attr-defined]
-    rpm, tpm = cancelled.deployments["d"].buckets  # type: ignore[attr-defined]
+    assert cancelled.deployments["d"].in_flight == 0
+    rpm, tpm = cancelled.deployments["d"].buckets
     assert tpm.remaining == 900  # only the held lease's 100 tokens
     assert rpm.remaining == 4  # only the held lease's request
-    used = run(cancel=False).deployments["d"].buckets  # type: ignore[attr-defined]
+    used = run(cancel=False).deployments["d"].buckets
     assert used[0].remaining == 3 and used[1].remaining == 900
 
 
