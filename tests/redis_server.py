@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,12 @@ class RedisServer:
             assert self.process.stdout is not None
             self.process.stdout.close()
             self.process = None
+
+
+def running(directory: Path, *, persist: bool = False) -> Iterator[RedisServer]:
+    """A started server for a fixture to yield, killed afterwards; skips without one."""
+    require()
+    server = RedisServer(directory, persist=persist)
+    server.start()
+    yield server
+    server.kill()

@@ -214,3 +214,15 @@ def test_importing_ratetree_does_not_import_yaml_as_docs_cli_says() -> None:
         [sys.executable, "-c", command], capture_output=True, text=True, check=True
     ).stdout
     assert out == "False\n"
+
+
+def test_the_performance_summary_quotes_the_report_in_docs_benchmarks() -> None:
+    """The README's figures are rounded from docs/benchmarks.md; those quoted as printed
+    must appear there, and the report must be of the commit the README names."""
+    summary = section("Performance")[1]
+    report = (ROOT / "docs" / "benchmarks.md").read_text()
+    commit = re.search(r"commit `([0-9a-f]+)`", summary)
+    assert commit and f"ratetree commit `{commit.group(1)}`" in report
+    assert "benchmarks/run.py" in summary
+    for figure in ["620 ms", "124,702x", "0.15 µs", "95%"]:
+        assert figure in summary and figure in report, figure

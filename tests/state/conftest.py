@@ -4,6 +4,7 @@ folder skips, saying why, without the ``redis`` extra or the server binary."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,11 +21,14 @@ from redis_server import RedisServer  # noqa: E402
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One ``redis-server`` for the whole session; Redis tests skip (visibly) without it."""
-    redis_server_module.require()
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.kill()
+    yield from redis_server_module.running(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def volatile_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server of the test's own with no append-only file and no snapshots: a restart
+    loses every key."""
+    yield from redis_server_module.running(tmp_path, persist=False)
 
 
 @pytest.fixture

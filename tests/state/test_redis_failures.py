@@ -51,11 +51,7 @@ UNLIMITED = TreeSpec(
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RedisServer]:
-    redis_server_module.require()
-    own = RedisServer(tmp_path, persist=True)
-    own.start()
-    yield own
-    own.kill()
+    yield from redis_server_module.running(tmp_path, persist=True)
 
 
 def _scheduler(

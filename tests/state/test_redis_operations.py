@@ -6,13 +6,9 @@ states both; these tests are where they come from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import redis
 
-import redis_server as redis_server_module
 from ratetree import (
     Deployment,
     Group,
@@ -33,16 +29,6 @@ SPEC = TreeSpec(
     groups=[Group("g", members=[Member(deployment="d")])],
     deployments=[Deployment("d", Limits(rpm=Rate(2, 60.0), max_parallel_requests=1))],
 )
-
-
-@pytest.fixture
-def volatile_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A server with no append-only file and no snapshots: a restart loses every key."""
-    redis_server_module.require()
-    own = RedisServer(tmp_path, persist=False)
-    own.start()
-    yield own
-    own.kill()
 
 
 def test_a_restart_without_persistence_refills_the_buckets_and_forgets_slots_in_flight(
