@@ -33,16 +33,17 @@ def _name(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-def _lines_outside_fences(text: str) -> list[tuple[int, str, bool]]:
-    """(index, line, inside a fence) for every line; a fence's own lines count as inside."""
-    result = []
+def _headings(lines: list[str]) -> list[tuple[int, int, str]]:
+    """(line index, level, title) of every heading outside fenced code blocks, where a
+    line such as ``# comment`` is code, not a heading."""
+    found = []
     inside = False
-    for index, line in enumerate(text.split("\n")):
-        fence = FENCE.match(line)
-        result.append((index, line, inside or bool(fence)))
-        if fence:
+    for index, line in enumerate(lines):
+        if FENCE.match(line):
             inside = not inside
-    return result
+        elif not inside and (heading := HEADING.match(line)):
+            found.append((index, len(heading.group(1)), heading.group(2)))
+    return found
 
 
 def section(title: str) -> tuple[str, str]:
@@ -51,25 +52,14 @@ def section(title: str) -> tuple[str, str]:
     found in no file or in several fails, naming the count."""
     found = []
     for path in doc_files():
-        text = path.read_text()
-        lines = text.split("\n")
-        marked = _lines_outside_fences(text)
-        for index, line, inside in marked:
-            heading = HEADING.match(line)
-            if inside or not heading or heading.group(2) != title:
+        lines = path.read_text().split("\n")
+        headings = _headings(lines)
+        for position, (start, level, name) in enumerate(headings):
+            if name != title:
                 continue
-            level = len(heading.group(1))
-            end = next(
-                (
-                    i
-                    for i, other, other_inside in marked[index + 1 :]
-                    if not other_inside
-                    and (match := HEADING.match(other))
-                    and len(match.group(1)) <= level
-                ),
-                len(lines),
-            )
-            found.append((_name(path), "\n".join(lines[index + 1 : end])))
+            later = (i for i, other, _ in headings[position + 1 :] if other <= level)
+            end = next(later, len(lines))
+            found.append((_name(path), "\n".join(lines[start + 1 : end])))
     assert len(found) == 1, f"{len(found)} sections headed {title!r} in README.md and docs/"
     return found[0]
 
