@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,11 @@ class RedisServer:
             assert self.process.stdout is not None
             self.process.stdout.close()
             self.process = None
+
+
+def redis_state_of(scheduler: object) -> Any:
+    """The RedisState a scheduler was built with (its public ``state``), for its counters."""
+    from ratetree import RedisState, Scheduler
+
+    assert isinstance(scheduler, Scheduler) and isinstance(scheduler.state, RedisState)
+    return scheduler.state
