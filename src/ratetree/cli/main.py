@@ -26,7 +26,7 @@ from ratetree.cli.simulate import (
 )
 from ratetree.errors import ConfigError, UnknownGroup
 from ratetree.scheduler import Scheduler
-from ratetree.testing import FakeClock
+from ratetree.clocks import VirtualClock
 
 OK, INVALID, USAGE = 0, 1, 2
 
@@ -158,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _scheduler(config: ConfigFile, seed: int = 0) -> tuple[Scheduler, FakeClock]:
-    clock = FakeClock()
+def _scheduler(config: ConfigFile, seed: int = 0) -> tuple[Scheduler, VirtualClock]:
+    clock = VirtualClock()
     return Scheduler(config.spec(), clock=clock, rng=random.Random(seed)), clock
 
 

@@ -34,7 +34,7 @@ from ratetree.core.leases import Lease, Settler
 from ratetree.core.reconfigure import forward, transfer
 from ratetree.core.selection import commit, earliest, select, settle, take_back
 from ratetree.errors import InvalidRequest, NoCapacity, UnknownGroup
-from ratetree.state.base import Host, Moment, Trip
+from ratetree.state.base import Host, Moment, StateBackend, Trip
 
 FAILURE_WINDOW = 60.0  # seconds over which LiteLLM counts allowed_fails
 
@@ -282,3 +282,7 @@ class MemoryState:
 
     def __repr__(self) -> str:
         return "<MemoryState>"
+
+
+def _is_a_backend(state: MemoryState) -> StateBackend:  # mypy checks the protocol here
+    return state

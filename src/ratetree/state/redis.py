@@ -37,7 +37,7 @@ from ratetree.core.leases import Lease
 from ratetree.core.reconfigure import edge_keys
 from ratetree.core.validate import show
 from ratetree.errors import ConfigError, StateUnavailable
-from ratetree.state.base import Host, Moment
+from ratetree.state.base import Host, Moment, StateBackend
 from ratetree.state.redis_trips import (
     COMMIT_TRIP,
     FLUSH,
@@ -86,6 +86,9 @@ class RedisState:
     state=...)``; one RedisState serves one scheduler. Raises ConfigError for a bad value,
     ImportError without the ``redis`` package.
     """
+
+    #: other processes share this state: waiting is not offered on it
+    shared = True
 
     def __init__(
         self,
@@ -406,3 +409,9 @@ def _nothing() -> None:
 
 def _nothing_call() -> list[Any]:  # pragma: no cover - replaced before a trip runs
     return []
+
+
+if TYPE_CHECKING:
+
+    def _is_a_backend(state: RedisState) -> StateBackend:  # mypy checks the protocol here
+        return state
