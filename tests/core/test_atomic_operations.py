@@ -106,12 +106,13 @@ def test_an_operation_whose_clock_raises_completes_or_changes_nothing(fail_at: i
         try:
             step(s, leases, fake)
         except ClockFault:
+            failed = i
             break
     else:
         pytest.fail("the clock never raised")
     after = s.snapshot()
-    assert after in (_snapshot_after(STEPS[:i]), _snapshot_after(STEPS[: i + 1]))
-    assert after == _snapshot_after(STEPS[:i])  # every operation reads the clock first
+    assert after in (_snapshot_after(STEPS[:failed]), _snapshot_after(STEPS[: failed + 1]))
+    assert after == _snapshot_after(STEPS[:failed])  # every operation reads the clock first
     # A lease whose release met the fault is still open and settles normally now.
     assert [n for n, lease in before.items() if lease.released] == [
         n for n, lease in leases.items() if lease.released

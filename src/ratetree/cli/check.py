@@ -10,10 +10,10 @@ import random
 from collections.abc import Iterator, Mapping
 
 from ratetree.cli.config_file import ConfigFile
+from ratetree.clocks import VirtualClock
 from ratetree.core.explain import Explanation
 from ratetree.core.specs import Deployment, Group, Limits, TreeSpec
 from ratetree.scheduler import Scheduler
-from ratetree.clocks import VirtualClock
 
 # Keys that only make sense on a call to a provider; a reference entry never makes one.
 PROVIDER_KEYS = ("api_key", "api_base", "api_version")

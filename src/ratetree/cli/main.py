@@ -24,9 +24,9 @@ from ratetree.cli.simulate import (
     simulate,
     uniform_arrivals,
 )
+from ratetree.clocks import VirtualClock
 from ratetree.errors import ConfigError, UnknownGroup
 from ratetree.scheduler import Scheduler
-from ratetree.clocks import VirtualClock
 
 OK, INVALID, USAGE = 0, 1, 2
 

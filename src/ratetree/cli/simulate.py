@@ -1,8 +1,8 @@
 """Virtual-time traffic through a scheduler: what each deployment would admit, and when.
 
 Time comes from a :class:`~ratetree.clocks.VirtualClock` moved from one event to the next
-(an arrival, or the end of a request's latency), so an hour of traffic costs what its acquires cost, with no
-sleeping. Arrivals are Poisson or evenly spaced at a rate, or read from a trace.
+(an arrival, or the end of a request's latency), so an hour of traffic costs what its
+acquires cost, with no sleeping. Arrivals are Poisson or evenly spaced at a rate, or read from a trace.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 import attrs
 
+from ratetree.clocks import VirtualClock
 from ratetree.core.leases import Lease
 from ratetree.errors import NoCapacity, RatetreeError
 from ratetree.scheduler import Scheduler
-from ratetree.clocks import VirtualClock
 
 PROGRESS_EVERY = 4096  # arrivals between progress reports
 
