@@ -2,7 +2,8 @@
 
 Time comes from a :class:`~ratetree.clocks.VirtualClock` moved from one event to the next
 (an arrival, or the end of a request's latency), so an hour of traffic costs what its
-acquires cost, with no sleeping. Arrivals are Poisson or evenly spaced at a rate, or read from a trace.
+acquires cost, with no sleeping. Arrivals are Poisson or evenly spaced at a rate, or read
+from a trace.
 """
 
 from __future__ import annotations
