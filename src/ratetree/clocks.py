@@ -78,9 +78,10 @@ class SteadyReading:
             self.last = raw
             self.lag = 0.0
             return raw
-        return self._hold(raw)
+        return self.hold(raw)
 
-    def _hold(self, raw: float) -> float:
+    def hold(self, raw: float) -> float:
+        """The reading for a ``raw`` one that is NaN, infinite or behind the last."""
         if self.last == -NEVER:  # NaN or infinite before any good reading: start at 0.0
             self.last = 0.0
         now = self.last

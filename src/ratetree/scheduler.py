@@ -62,11 +62,14 @@ class _Settlement:
         if not lock.acquire(False):
             take_contended(lock, local.pause)
         try:
-            now, horizon = local.begin()  # first: a clock that raises changes nothing
-            if not lease.open:
+            settled = local.finish(lease, tokens, retry_after, failed)
+            if settled is None:  # settled before
                 return
-            local.finish(lease, tokens, retry_after, failed, now, horizon)
-            trip = self.backend.settle(lease, tokens, retry_after, failed, now)
+            now, horizon = settled
+            backend = self.backend
+            trip = (
+                backend.settle(lease, tokens, retry_after, failed, now) if backend.shared else None
+            )
             waiting = self.waiting
             if waiting.entries:  # a release can admit a waiter
                 waiting.serve(now, horizon)
@@ -104,6 +107,7 @@ class Scheduler:
         cooldown = number(cooldown_time, "cooldown_time", error=ConfigError)
         tree = Tree(spec)
         self._backend: StateBackend = state if state is not None else MemoryState()
+        self._shared = self._backend.shared
         settlement = _Settlement(self._backend)
         rng = rng if rng is not None else random.Random()
         self._local = LocalState(tree, clock, rng, settlement, fails, cooldown, _yield_thread)
@@ -216,6 +220,8 @@ class Scheduler:
                     raise NoCapacity(group, None)
                 lease = local.admit(group, root, tokens, now, horizon)
                 if lease is not None:
+                    if not self._shared:  # the view is the whole state: the commit is final
+                        return lease
                     trip = self._backend.commit(lease, now)
                     if trip is None:
                         return lease

@@ -89,7 +89,8 @@ class StateBackend(Protocol):
     """Where a scheduler's limits are kept. Every method is called under the scheduler's
     lock and must not do I/O; the I/O goes into the :class:`Trip` they return."""
 
-    #: whether other processes share this state (waiting is then not offered)
+    #: whether other processes share this state. False: the view is the whole state, the
+    #: scheduler never calls ``commit``, ``refresh`` or ``settle``, and it offers waiting
     shared: bool
     #: how often a commit the shared state refused selects again
     retries: int

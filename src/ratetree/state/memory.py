@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 import cachetools
 
 from ratetree.clocks import Clock, SteadyReading
-from ratetree.core.buckets import NEVER, tolerance
+from ratetree.core.buckets import NEVER
 from ratetree.core.build import Tree
 from ratetree.core.gates import DeploymentState, GroupState, Wakeups
 from ratetree.core.leases import Lease, Settler
@@ -126,8 +126,14 @@ class LocalState:
     def begin(self) -> tuple[float, float]:
         """Read the clock (first, so a raising clock changes nothing) and drain the
         wake-ups due by the horizon. Returns (now, horizon)."""
-        now = self.reading.read()
-        horizon = now + tolerance(now)
+        reading = self.reading
+        raw = self.clock()
+        if reading.last <= raw < NEVER:  # SteadyReading.read, inlined: the hot path
+            reading.last = now = raw
+            reading.lag = 0.0
+        else:
+            now = reading.hold(raw)
+        horizon = now + (1e-9 + abs(now) * 1e-15)  # now + tolerance(now), inlined
         heap = self.wake.heap
         if heap and heap[0][0] <= horizon:  # a wake-up is due
             self.wake.drain(horizon)
@@ -195,15 +201,14 @@ class LocalState:
         return NoCapacity(group, max(0.0, ready - now) + self.reading.lag)
 
     def finish(
-        self,
-        lease: Lease,
-        tokens: float | None,
-        retry_after: float | None,
-        failed: bool,
-        now: float,
-        horizon: float,
-    ) -> None:
-        """Settle an open lease: free its slot, settle its tokens, record a failure."""
+        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
+    ) -> tuple[float, float] | None:
+        """Settle an open lease: free its slot, settle its tokens, record a failure.
+        Reads the clock first (a clock that raises changes nothing) and marks the lease
+        released last. Returns (now, horizon), or None for a lease already settled."""
+        now, horizon = self.begin()
+        if not lease.open:
+            return None
         gates = lease.gates
         if gates[0].retired:  # granted before a reconfiguration: settle what was kept
             gates = forward(gates)
@@ -216,6 +221,7 @@ class LocalState:
             self.wake.refresh(gates[-1], horizon)
         lease.open = False
         self.version += 1
+        return now, horizon
 
     def fold(self, trip: Trip, moment: Moment, undo: Callable[[], None]) -> bool:
         """Apply a backend's trip (its reply changes the view) and bump the version."""
