@@ -85,9 +85,8 @@ class AsyncTrip(Protocol):
     def apply(self, moment: Moment, undo: Callable[[], None]) -> bool: ...
 
 
-class StateBackend(Protocol):
-    """Where a scheduler's limits are kept. Every method is called under the scheduler's
-    lock and must not do I/O; the I/O goes into the :class:`Trip` they return."""
+class _Backend(Protocol):
+    """What every backend, synchronous or not, declares and is told."""
 
     #: whether other processes share this state. False: the view is the whole state, the
     #: scheduler never calls ``commit``, ``refresh`` or ``settle``, and it offers waiting
@@ -103,6 +102,11 @@ class StateBackend(Protocol):
     def map(self, tree: Tree) -> None:
         """A reconfiguration replaced the tree with ``tree``."""
         ...
+
+
+class StateBackend(_Backend, Protocol):
+    """Where a scheduler's limits are kept. Every method is called under the scheduler's
+    lock and must not do I/O; the I/O goes into the :class:`Trip` they return."""
 
     def commit(self, lease: Lease, now: float) -> Trip | None:
         """``lease`` was committed to the view: the trip that confirms it, or None when
@@ -126,15 +130,8 @@ class StateBackend(Protocol):
         ...
 
 
-class AsyncStateBackend(Protocol):
+class AsyncStateBackend(_Backend, Protocol):
     """:class:`StateBackend` whose trips are awaited (for an asyncio scheduler)."""
-
-    shared: bool
-    retries: int
-
-    def bind(self, tree: Tree, host: Host) -> None: ...
-
-    def map(self, tree: Tree) -> None: ...
 
     def commit(self, lease: Lease, now: float) -> AsyncTrip | None: ...
 

@@ -1,7 +1,7 @@
 """Shared limits across replicas: gate state kept in Redis, a whole path committed at once.
 
 Each replica keeps its in-memory tree as a *view*: it selects a path locally as always,
-then one script (``_redis_scripts.COMMIT``) checks every gate of the path against the
+then one script (``state.scripts.COMMIT``) checks every gate of the path against the
 shared state and takes from all of them or from none. The script answers with the
 authoritative state of those gates, which the replica copies into its view; a refusal
 (another replica took the capacity) is answered the same way, and the replica selects
@@ -12,6 +12,11 @@ A view can also be too pessimistic: another replica's release or refund is seen 
 this replica next touches the gate. So when the view refuses outright, the replica reads
 the whole subtree of the requested group once (at most every ``sync_interval`` seconds
 per group) before it answers NoCapacity.
+
+Every round trip runs with the scheduler's lock free (see ``state.base``): the path is
+committed to the view under the lock, the script runs without it, and its reply is
+copied in under the lock again; a refused commit is first taken back in the view. Lease
+ids are ``{replica_id}:{pid}:{n}``, so processes forked from one replica never share one.
 
 Only gates that hold shared state are sent: every deployment (its cooldown), and groups
 and references that carry limits. In-flight counts are shared only where a
@@ -206,13 +211,9 @@ class RedisState:
 
     def commit(self, lease: Lease, now: float) -> RedisTrip:
         """The round trip that commits ``lease``'s path in Redis (all gates or none)."""
-        pid = os.getpid()  # a forked child names its leases apart from its parent's
-        if pid != self._pid:
-            self._pid, self._count = pid, 0
-            self._leases.clear()
-            self._pending.clear()  # the parent delivers its own
+        self._after_fork()
         self._count += 1
-        lease_id = f"{self.replica_id}:{pid}:{self._count}"
+        lease_id = f"{self.replica_id}:{self._pid}:{self._count}"
         args = (repr(float(lease.tokens)), repr(self.lease_ttl), "", "")
         return self._trip(COMMIT_TRIP, now, self._on(lease.gates), lease_id, args, lease=lease)
 
@@ -237,6 +238,7 @@ class RedisState:
     ) -> RedisTrip | None:
         """The round trip that delivers a release or failure the view has just settled;
         queued for later when Redis is unreachable."""
+        self._after_fork()
         lease_id = self._leases.pop(lease, None)
         if lease_id is None:  # admitted while failing open: Redis never counted it
             return None
@@ -246,6 +248,16 @@ class RedisState:
         return self._trip(FLUSH, now, own=own)
 
     # ----------------------------------------------------------------- plumbing
+
+    def _after_fork(self) -> None:
+        """In a process forked since the last call: forget the parent's leases and queued
+        releases (the parent settles those), and name new leases with this process id, so
+        they never collide with the parent's or a sibling's in Redis."""
+        pid = os.getpid()
+        if pid != self._pid:
+            self._pid, self._count = pid, 0
+            self._leases.clear()
+            self._pending.clear()
 
     def _trip(
         self,
