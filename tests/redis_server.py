@@ -7,6 +7,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,11 @@ def running(directory: Path, *, persist: bool = False) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.kill()
+
+
+def redis_state_of(scheduler: object) -> Any:
+    """The RedisState a scheduler was built with (its public ``state``), for its counters."""
+    from ratetree import RedisState, Scheduler
+
+    assert isinstance(scheduler, Scheduler) and isinstance(scheduler.state, RedisState)
+    return scheduler.state

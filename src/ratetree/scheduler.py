@@ -1,81 +1,96 @@
-"""The public entry point: a tree of groups and deployments with one lock around it."""
+"""The public entry point: a tree of groups and deployments with one lock around it.
+
+Every operation takes the lock, reads the clock once (``LocalState.begin``), looks the
+group up in the live tree under that same lock and changes the tree only through the
+primitives of ``ratetree.state.memory``. A shared backend's round trips run between two
+holds of the lock, never inside one (see ``ratetree.state.base``).
+"""
 
 from __future__ import annotations
 
 import os
 import random
-import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
-import cachetools
-
+from ratetree.clocks import Clock as Clock  # re-exported for older imports
 from ratetree.config.litellm import load_litellm
-from ratetree.core.buckets import NEVER, tolerance
 from ratetree.core.build import Tree
 from ratetree.core.explain import Explanation, Snapshot, explain_group, take_snapshot
-from ratetree.core.gates import DeploymentState, GroupState, Wakeups
+from ratetree.core.gates import GroupState
 from ratetree.core.leases import Lease
-from ratetree.core.reconfigure import forward, transfer
-from ratetree.core.selection import commit, earliest, select, settle
 from ratetree.core.specs import TreeSpec
 from ratetree.core.validate import count, number
-from ratetree.errors import ConfigError, InvalidRequest, NoCapacity, UnknownGroup
+from ratetree.errors import ConfigError, NoCapacity
+from ratetree.state.base import StateBackend, Trip
+from ratetree.state.memory import LocalState, MemoryState, group_name, take_contended, too_large
 from ratetree.waiting.queue import WaitQueue, wait_async, wait_blocking
-
-if TYPE_CHECKING:
-    from ratetree.state.redis import RedisState
-
-Clock = Callable[[], float]
-
-FAILURE_WINDOW = 60.0  # seconds over which LiteLLM counts allowed_fails
-
 
 # Whole token counts below this skip the full check; it is far beyond any real request.
 FAST_TOKENS = 2**53
 
-
-def _too_large(group: str, tokens: float, root: GroupState) -> InvalidRequest:
-    return InvalidRequest(
-        f"tokens={tokens!r} exceeds every path of group {group!r}: "
-        f"the largest request it can ever admit is {root.max_tokens:g} tokens"
-    )
-
-
-# Attempts to take a busy lock by yielding before blocking on it; see _take_contended.
-SPINS = 64
 # Both release the GIL and let another thread run; Windows has no sched_yield.
 _yield_thread: Callable[[], None] = getattr(os, "sched_yield", None) or partial(time.sleep, 0)
 
 
-def _take_contended(lock: threading.Lock) -> None:
-    """Take ``lock``, which another thread holds, without forming a convoy.
+def _nothing() -> None:
+    pass
 
-    Blocking at once would hand the lock, at its release, to a thread that does not hold
-    the GIL: the holder runs on, asks for the lock again and blocks, and from then on
-    every request pays two thread switches (measured: two threads got 55% of one thread's
-    rate). Yielding the GIL and retrying means the lock is only ever taken by a running
-    thread. The critical sections are short and never block in the in-memory scheduler;
-    after SPINS tries (a Redis round trip can hold the lock longer) this blocks.
-    """
-    for _ in range(SPINS):
-        _yield_thread()  # releases the GIL, so the holder can finish and release
-        if lock.acquire(False):
-            return
-    lock.acquire()
+
+class _Settlement:
+    """Settles the leases of one scheduler: the :class:`Settler` its leases call."""
+
+    __slots__ = ("backend", "local", "waiting")
+
+    def __init__(self, backend: StateBackend) -> None:
+        self.backend = backend
+        self.local: LocalState = None  # type: ignore[assignment]  # set by the scheduler
+        self.waiting: WaitQueue = None  # type: ignore[assignment]
+
+    def finish(
+        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
+    ) -> None:
+        """Settle ``lease`` once. Raises ValueError for a bad ``tokens`` or
+        ``retry_after``, and what the clock raises, changing nothing."""
+        if tokens is not None and (tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS):
+            tokens = number(tokens, "tokens")
+        if retry_after is not None:
+            number(retry_after, "retry_after")
+        local = self.local
+        lock = local.lock
+        if not lock.acquire(False):
+            take_contended(lock, local.pause)
+        try:
+            settled = local.finish(lease, tokens, retry_after, failed)
+            if settled is None:  # settled before
+                return
+            now, horizon = settled
+            backend = self.backend
+            trip = (
+                backend.settle(lease, tokens, retry_after, failed, now) if backend.shared else None
+            )
+            waiting = self.waiting
+            if waiting.entries:  # a release can admit a waiter
+                waiting.serve(now, horizon)
+        finally:
+            lock.release()
+        if trip is not None:  # deliver to the shared state with the lock free
+            trip.run()
+            with local.locked() as moment:
+                local.fold(trip, moment, _nothing)
 
 
 class Scheduler:
     """Chooses deployments for requests to groups, honoring every limit on the way.
 
     ``clock`` is a zero-argument callable returning seconds (``time.monotonic`` by
-    default; :class:`ratetree.testing.FakeClock` in tests) and is read once per operation.
+    default; :class:`ratetree.testing.FakeClock` in tests), read once per operation under
+    the rule of ``ratetree.clocks``: time never goes backwards inside a scheduler.
     ``rng`` is the :class:`random.Random` the shuffle strategies draw from. ``state``
-    shares the limits with other replicas through Redis (:class:`ratetree.RedisState`);
-    without it everything stays in this process. All methods are thread-safe. Raises
-    ConfigError for an invalid ``spec``.
+    is a :class:`ratetree.state.base.StateBackend` that shares the limits with other
+    replicas (:class:`ratetree.RedisState`); without it everything stays in this process.
+    All methods are thread-safe. Raises ConfigError for an invalid ``spec``.
     """
 
     def __init__(
@@ -86,25 +101,21 @@ class Scheduler:
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
-        state: RedisState | None = None,
+        state: StateBackend | None = None,
     ) -> None:
-        self.allowed_fails = count(allowed_fails, "allowed_fails", error=ConfigError)
-        self.cooldown_time = number(cooldown_time, "cooldown_time", error=ConfigError)
-        self._tree = Tree(spec)
-        self._clock = clock
-        self._rng = rng if rng is not None else random.Random()
-        self._lock = threading.Lock()
-        self._wake = Wakeups()
-        # Refusals repeat while nothing changes; remember the answer per (group, tokens)
-        # until the next commit, release or failure bumps the version.
-        self._version = 0
-        self._refusals: cachetools.LRUCache[tuple[str, float], tuple[int, float]] = (
-            cachetools.LRUCache(maxsize=1024)
-        )
-        self._waiting = WaitQueue(self)
-        self._state = state
-        if state is not None:
-            state._bind(self)
+        fails = count(allowed_fails, "allowed_fails", error=ConfigError)
+        cooldown = number(cooldown_time, "cooldown_time", error=ConfigError)
+        tree = Tree(spec)
+        self._backend: StateBackend = state if state is not None else MemoryState()
+        self._shared = self._backend.shared
+        settlement = _Settlement(self._backend)
+        rng = rng if rng is not None else random.Random()
+        self._local = LocalState(tree, clock, rng, settlement, fails, cooldown, _yield_thread)
+        self._waiting = WaitQueue(self._local)
+        settlement.local = self._local
+        settlement.waiting = self._waiting
+        with self._local.lock:
+            self._backend.bind(tree, self._local)
 
     @classmethod
     def from_litellm(
@@ -118,7 +129,7 @@ class Scheduler:
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
-        state: RedisState | None = None,
+        state: StateBackend | None = None,
     ) -> Scheduler:
         """Build a scheduler from a LiteLLM ``model_list`` in which an entry whose
         ``litellm_params.model`` names another group is a reference to that group.
@@ -139,19 +150,40 @@ class Scheduler:
         )
 
     @property
+    def allowed_fails(self) -> int:
+        """Failures within a minute that a deployment survives before it cools down."""
+        return self._local.allowed_fails
+
+    @allowed_fails.setter
+    def allowed_fails(self, value: int) -> None:
+        self._local.allowed_fails = count(value, "allowed_fails", error=ConfigError)
+
+    @property
+    def cooldown_time(self) -> float:
+        """Seconds a deployment cools down once ``allowed_fails`` is exceeded."""
+        return self._local.cooldown_time
+
+    @cooldown_time.setter
+    def cooldown_time(self, value: float) -> None:
+        self._local.cooldown_time = number(value, "cooldown_time", error=ConfigError)
+
+    @property
+    def state(self) -> StateBackend:
+        """Where the limits are kept: the ``state`` given, else the in-memory default."""
+        return self._backend
+
+    @property
+    def _tree(self) -> Tree:  # for tests that look at a strategy's tier
+        return self._local.tree
+
+    @property
     def spec(self) -> TreeSpec:
-        return self._tree.spec
+        return self._local.tree.spec
 
     @property
     def groups(self) -> tuple[str, ...]:
         """Names of the groups (aliases not included)."""
-        return tuple(g.name for g in self._tree.spec.groups)
-
-    def _group(self, name: str) -> GroupState:
-        found = self._tree.lookup(name)
-        if found is None:
-            raise UnknownGroup(name)
-        return found
+        return tuple(g.name for g in self._local.tree.spec.groups)
 
     def acquire(self, group: str, *, tokens: float = 0) -> Lease:
         """Reserve one request and ``tokens`` tokens on a deployment reachable from
@@ -164,38 +196,54 @@ class Scheduler:
         """
         if tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS:
             tokens = number(tokens, "tokens")  # the full check, off the hot path
-        root = self._tree.groups.get(group) or self._group(group)
-        if tokens > root.max_tokens:
-            raise _too_large(group, tokens, root)
-        if self._state is not None:
-            return self._state._acquire(group, root, tokens)
-        lock = self._lock
-        if not lock.acquire(False):
-            _take_contended(lock)
-        try:
-            now = self._clock()
-            horizon = now + tolerance(now)
-            heap = self._wake.heap
-            if heap and heap[0][0] <= horizon:  # a wake-up is due
-                self._wake.drain(horizon)
-            # Capacity that queued waiters need is theirs: no jumping the queue.
-            if self._waiting.entries and self._waiting.holds(root, now, horizon):
-                raise NoCapacity(group, None)
-            path = select(root, tokens, now, horizon, self._rng)
-            if path is not None:
-                commit(path, tokens, now, horizon, self._wake)
-                self._version += 1
-                return Lease(self, group, path, tokens)
-            key = (group, tokens)
-            cached = self._refusals.get(key)
-            if cached is not None and cached[0] == self._version:
-                ready = cached[1]
-            else:
-                ready = earliest(root, tokens)
-                self._refusals[key] = (self._version, ready)
-        finally:
-            lock.release()
-        raise NoCapacity(group, None if ready == NEVER else max(0.0, ready - now))
+        if group.__class__ is not str:
+            group = group_name(group)
+        local = self._local
+        lock = local.lock
+        trip: Trip | None
+        refused = 0
+        synced = False
+        # The one admission loop: the in-memory backend leaves it on the first pass; a
+        # shared one comes back with its round trip's reply (see ratetree.state.base).
+        while True:
+            if not lock.acquire(False):
+                take_contended(lock, local.pause)
+            try:
+                now, horizon = local.begin()
+                # Looked up under the lock that admits: a reconfiguration cannot slip in.
+                root = local.tree.groups.get(group) or local.lookup(group)
+                if tokens > root.max_tokens:
+                    raise too_large(group, tokens, root)
+                waiting = self._waiting
+                # Capacity that queued waiters need is theirs: no jumping the queue.
+                if waiting.entries and waiting.holds(root, now, horizon):
+                    raise NoCapacity(group, None)
+                lease = local.admit(group, root, tokens, now, horizon)
+                if lease is not None:
+                    if not self._shared:  # the view is the whole state: the commit is final
+                        return lease
+                    trip = self._backend.commit(lease, now)
+                    if trip is None:
+                        return lease
+                else:
+                    trip = None if synced else self._backend.refresh(root, now)
+                    if trip is None:
+                        raise local.refusal(group, root, tokens, now)
+                    synced = True  # one read per request
+            finally:
+                lock.release()
+            trip.run()  # the round trip, with the lock free
+            with local.locked() as moment:
+                if lease is None:  # the shared state was read: select again, or refuse
+                    if not local.fold(trip, moment, _nothing):
+                        raise local.refusal(group, root, tokens, moment.now)
+                    continue
+                undo = partial(local.take_back, lease, moment.now, moment.horizon)
+                if local.fold(trip, moment, undo):
+                    return lease
+                refused += 1
+                if refused > self._backend.retries:
+                    raise local.refusal(group, root, tokens, moment.now)
 
     def try_acquire(self, group: str, *, tokens: float = 0) -> Lease | None:
         """Like :meth:`acquire`, but returns None instead of raising NoCapacity."""
@@ -203,50 +251,6 @@ class Scheduler:
             return self.acquire(group, tokens=tokens)
         except NoCapacity:
             return None
-
-    def _finish(
-        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
-    ) -> None:
-        if tokens is not None and (tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS):
-            tokens = number(tokens, "tokens")
-        if retry_after is not None:
-            number(retry_after, "retry_after")
-        lock = self._lock
-        if not lock.acquire(False):
-            _take_contended(lock)
-        try:
-            if not lease._open:
-                return
-            lease._open = False
-            now = self._clock()
-            horizon = now + tolerance(now)
-            heap = self._wake.heap
-            if heap and heap[0][0] <= horizon:  # a wake-up is due
-                self._wake.drain(horizon)
-            items = lease._items
-            if items[0].retired:  # granted before a reconfiguration: settle what was kept
-                items = forward(items)
-            # A deployment that a reconfiguration removed records no failure.
-            if failed and items and isinstance(items[-1], DeploymentState):
-                self._record_failure(items[-1], now, retry_after)
-            settle(items, lease.tokens, tokens, now, horizon, self._wake)
-            if failed and items and isinstance(items[-1], DeploymentState):
-                self._wake.refresh(items[-1], horizon)
-            if self._state is not None:
-                self._state._finished(lease, tokens, retry_after, failed, now)
-            self._version += 1
-            if self._waiting.entries:  # a release can admit a waiter
-                self._waiting.serve(now, horizon)
-        finally:
-            lock.release()
-
-    def _prepare(self, group: str, tokens: object) -> tuple[GroupState, float]:
-        """The group's state and the checked token count; raises as ``acquire`` does."""
-        amount = number(tokens, "tokens")
-        root = self._group(group)
-        if amount > root.max_tokens:
-            raise _too_large(group, amount, root)
-        return root, amount
 
     async def acquire_async(
         self,
@@ -268,7 +272,9 @@ class Scheduler:
         ConfigError on a scheduler with a shared ``state`` (waiting is local only).
         """
         self._check_can_wait("acquire_async")
-        return await wait_async(self, group, tokens, timeout, priority, fail_fast)
+        return await wait_async(
+            self._waiting, group_name(group), tokens, timeout, priority, fail_fast
+        )
 
     def acquire_wait(
         self,
@@ -281,16 +287,16 @@ class Scheduler:
     ) -> Lease:
         """:meth:`acquire_async` for threads: blocks the calling thread. Raises as it."""
         self._check_can_wait("acquire_wait")
-        return wait_blocking(self, group, tokens, timeout, priority, fail_fast)
+        return wait_blocking(self._waiting, group_name(group), tokens, timeout, priority, fail_fast)
 
     def _check_can_wait(self, method: str) -> None:
-        if self._state is not None:
+        if self._backend.shared:
             # Waiters wake on releases and refills they can see; another replica's
             # release reaches this one only at its next round trip, so a wait here could
             # sleep through capacity or take it past the queue. Not offered, rather than
             # offered wrong.
             raise ConfigError(
-                f"{method} is not available with state={self._state!r}: a shared state "
+                f"{method} is not available with state={self._backend!r}: a shared state "
                 "does not tell this replica when another one frees capacity; call "
                 "acquire and retry after NoCapacity.retry_after"
             )
@@ -302,21 +308,15 @@ class Scheduler:
 
     def reconfigure(self, spec: TreeSpec) -> None:
         """Switch to ``spec`` atomically, keeping the state of every deployment, group and
-        reference that keeps its id (see ``_reconfigure``); queued waiters are looked at
-        again. Raises ConfigError, changing nothing, for an invalid ``spec``."""
+        reference that keeps its id (see ``ratetree.core.reconfigure``); queued waiters
+        are looked at again. Raises ConfigError, changing nothing, for an invalid
+        ``spec``."""
         tree = Tree(spec)  # validates before anything changes
-        with self._lock:
-            now = self._clock()
-            horizon = now + tolerance(now)
-            self._wake.drain(horizon)
-            self._wake = Wakeups()
-            transfer(self._tree, tree, now, horizon, self._wake)
-            self._tree = tree
-            if self._state is not None:
-                self._state._map(tree)
-            self._refusals.clear()
-            self._version += 1
-            self._waiting.regroup(now, horizon)
+        local = self._local
+        with local.locked() as moment:
+            local.reconfigure(tree, moment.now, moment.horizon)
+            self._backend.map(tree)
+            self._waiting.regroup(moment.now, moment.horizon)
 
     def reconfigure_litellm(
         self,
@@ -337,43 +337,25 @@ class Scheduler:
             )
         )
 
-    def _record_failure(
-        self, deployment: DeploymentState, now: float, retry_after: float | None
-    ) -> None:
-        if retry_after is not None:
-            until = now + retry_after
-        else:
-            fails = deployment.failures
-            fails.append(now)
-            while fails and fails[0] <= now - FAILURE_WINDOW:
-                fails.popleft()
-            if len(fails) <= self.allowed_fails:
-                return
-            until = now + self.cooldown_time
-        if until > deployment.cooling_until:
-            deployment.cooling_until = until
-
     def explain(self, group: str, tokens: float = 0) -> Explanation:
         """What :meth:`acquire` would do now, and why each node would be passed over.
         Consumes nothing. Raises UnknownGroup for an unknown name and ValueError for a
         token count that is not a finite number >= 0; a count no path can ever hold is
         shown as such rather than raised."""
         tokens = number(tokens, "tokens")
-        root = self._group(group)
-        with self._lock:
-            now = self._clock()
-            horizon = now + tolerance(now)
-            self._wake.drain(horizon)
-            return explain_group(root, group, tokens, now, horizon)
+        name = group_name(group)
+        local = self._local
+        with local.locked() as moment:
+            root: GroupState = local.lookup(name)
+            return explain_group(root, name, tokens, moment.now, moment.horizon)
 
     def snapshot(self) -> Snapshot:
         """A frozen picture of every node's and reference's remaining capacity, leases in
         flight and cooldown."""
-        with self._lock:
-            now = self._clock()
-            self._wake.drain(now + tolerance(now))
-            return take_snapshot(self._tree, now)
+        local = self._local
+        with local.locked() as moment:
+            return take_snapshot(local.tree, moment.now)
 
     def __repr__(self) -> str:
-        t = self._tree
+        t = self._local.tree
         return f"<Scheduler {len(t.spec.groups)} groups, {len(t.deployments)} deployments>"

@@ -31,7 +31,7 @@ from ratetree import (
 )
 from ratetree.state.redis import BACKLOG
 from ratetree.testing import FakeClock
-from redis_server import RedisServer
+from redis_server import RedisServer, redis_state_of
 
 SPEC = TreeSpec(
     groups=[
@@ -84,7 +84,7 @@ def test_failing_closed_refuses_with_state_unavailable_caused_by_the_client_erro
     assert info.value.retry_after == 2.5
     assert isinstance(info.value.__cause__, redis.ConnectionError)
     assert "shared state unavailable for group 'g'" in str(info.value)
-    assert s._state is not None and s._state.stats.unavailable == 1
+    assert redis_state_of(s).stats.unavailable == 1
 
 
 def test_failing_open_admits_from_the_local_view_and_warns_once_per_outage(
@@ -105,7 +105,7 @@ def test_failing_open_admits_from_the_local_view_and_warns_once_per_outage(
     assert len(warnings) == 1
     # Leases admitted while failing open never touch Redis; what waits is a release for the
     # commit the outage cut short, which may have taken a slot before the server died.
-    assert s._state is not None and s._state.pending == 1
+    assert redis_state_of(s).pending == 1
 
 
 def test_a_release_redis_missed_is_queued_and_delivered_on_the_next_round_trip(
@@ -118,15 +118,14 @@ def test_a_release_redis_missed_is_queued_and_delivered_on_the_next_round_trip(
     lease = a.acquire("g")
     server.kill()
     lease.release()  # no exception: queued
-    assert a._state is not None
-    assert (a._state.pending, a._state.stats.queued) == (1, 1)
+    assert (redis_state_of(a).pending, redis_state_of(a).stats.queued) == (1, 1)
     server.start()  # the same port, its data back from the append-only file
     clock.advance(1.0)
     with pytest.raises(NoCapacity) as held:
         b.acquire("g")  # Redis still holds a's slot: the release has not arrived
     assert held.value.retry_after is None  # the in-flight cap, not the rpm bucket
     assert a.acquire("g").deployment_id == "d"  # delivers the release, then takes the slot
-    assert (a._state.pending, a._state.stats.redelivered) == (0, 1)
+    assert (redis_state_of(a).pending, redis_state_of(a).stats.redelivered) == (0, 1)
 
 
 def test_flush_delivers_queued_releases_and_reports_what_still_waits(server: RedisServer) -> None:
@@ -138,10 +137,9 @@ def test_flush_delivers_queued_releases_and_reports_what_still_waits(server: Red
     assert redis.Redis.from_url(server.url).zcard(in_flight) == 1
     server.kill()
     lease.release()
-    assert s._state is not None
-    assert s._state.flush() == 1  # still down
+    assert redis_state_of(s).flush() == 1  # still down
     server.start()
-    assert s._state.flush() == 0
+    assert redis_state_of(s).flush() == 0
     assert redis.Redis.from_url(server.url).zcard(in_flight) == 0
 
 
@@ -155,7 +153,7 @@ def test_a_failure_delivered_late_cools_down_only_for_what_is_left(server: Redis
     lease.fail(retry_after=30.0)
     server.start()
     clock.advance(10.0)
-    assert a._state is not None and a._state.flush() == 0
+    assert redis_state_of(a).flush() == 0
     with pytest.raises(NoCapacity) as info:
         b.acquire("g")
     assert info.value.retry_after == pytest.approx(20.0)
@@ -175,8 +173,7 @@ def test_a_full_queue_drops_the_oldest_release_and_logs_it(
     with caplog.at_level(logging.ERROR, logger="ratetree.redis"):
         for lease in leases:
             lease.release()
-    assert spec_free._state is not None
-    assert (spec_free._state.pending, spec_free._state.stats.dropped) == (1, 1)
+    assert (redis_state_of(spec_free).pending, redis_state_of(spec_free).stats.dropped) == (1, 1)
     assert any("dropped an undelivered release" in r.getMessage() for r in caplog.records)
 
 
@@ -194,13 +191,13 @@ def test_an_operation_delivers_a_bounded_backlog_first_and_flush_delivers_the_re
     for lease in leases:
         lease.release()
     server.start()
-    assert s._state is not None and s._state.pending == BACKLOG + 6
+    assert redis_state_of(s).pending == BACKLOG + 6
     lease = s.acquire("g")
-    assert s._state.pending == 6
-    assert s._state.flush() == 0
-    assert s._state.stats.redelivered == BACKLOG + 6
+    assert redis_state_of(s).pending == 6
+    assert redis_state_of(s).flush() == 0
+    assert redis_state_of(s).stats.redelivered == BACKLOG + 6
     lease.release()
-    assert s._state.pending == 0
+    assert redis_state_of(s).pending == 0
 
 
 def test_state_unavailable_survives_pickling_with_its_reason() -> None:

@@ -28,7 +28,7 @@ from ratetree import (
     TreeSpec,
 )
 from ratetree.testing import FakeClock
-from redis_server import RedisServer
+from redis_server import RedisServer, redis_state_of
 
 
 def _spec(group: Limits = Limits(), *deployments: Deployment) -> TreeSpec:  # noqa: B008
@@ -79,7 +79,7 @@ def test_what_one_replica_took_refuses_another_with_the_same_retry_after(
     a.acquire("g", tokens=tokens)
     assert _retry_after(a, tokens) == expected
     assert _retry_after(b, tokens) == expected  # b never saw a's leases: Redis refused
-    assert b._state is not None and b._state.stats.refused >= 1
+    assert redis_state_of(b).stats.refused >= 1
 
 
 def test_a_refused_commit_refreshes_the_view_and_selects_the_next_deployment(
@@ -92,8 +92,7 @@ def test_a_refused_commit_refreshes_the_view_and_selects_the_next_deployment(
     )
     assert a.acquire("g").deployment_id == "d1"
     assert b.acquire("g").deployment_id == "d2"  # d1 first, refused by Redis, then d2
-    assert b._state is not None
-    assert (b._state.stats.refused, b._state.stats.round_trips) == (1, 2)
+    assert (redis_state_of(b).stats.refused, redis_state_of(b).stats.round_trips) == (1, 2)
 
 
 def test_a_release_on_one_replica_frees_the_slot_for_another_after_the_sync_interval(
@@ -107,7 +106,7 @@ def test_a_release_on_one_replica_frees_the_slot_for_another_after_the_sync_inte
     # b's view still counts a's lease until it re-reads the group, at most every 0.1 s.
     clock.advance(0.1)
     assert b.acquire("g").deployment_id == "d"
-    assert b._state is not None and b._state.stats.syncs >= 1
+    assert redis_state_of(b).stats.syncs >= 1
 
 
 def test_settled_tokens_are_shared_charges_and_refunds(redis_client: redis.Redis) -> None:
@@ -260,8 +259,8 @@ def test_a_reconfigured_replica_keeps_sharing_state_and_settles_older_leases(
     assert _retry_after(a) == 5.0
     assert _retry_after(b) == 5.0
     before.release()  # granted on the old tree, settled on the kept keys
-    state = a._state
-    assert state is not None and state.pending == 0
+    state = redis_state_of(a)
+    assert state.pending == 0
     in_flight = [
         redis_client.zcard(key)
         for key in redis_client.scan_iter(f"ratetree:*{state.prefix}*")

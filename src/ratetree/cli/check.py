@@ -10,10 +10,10 @@ import random
 from collections.abc import Iterator, Mapping
 
 from ratetree.cli.config_file import ConfigFile
+from ratetree.clocks import VirtualClock
 from ratetree.core.explain import Explanation
 from ratetree.core.specs import Deployment, Group, Limits, TreeSpec
 from ratetree.scheduler import Scheduler
-from ratetree.testing import FakeClock
 
 # Keys that only make sense on a call to a provider; a reference entry never makes one.
 PROVIDER_KEYS = ("api_key", "api_base", "api_version")
@@ -63,7 +63,7 @@ def _lines(
 def render_tree(spec: TreeSpec) -> str:
     """Every root group with everything below it: strategy, order, weight and limits per
     member (a reference's own limits beside its order, a group's shared limits after it)."""
-    scheduler = Scheduler(spec, clock=FakeClock(), rng=random.Random(0))
+    scheduler = Scheduler(spec, clock=VirtualClock(), rng=random.Random(0))
     groups = {g.name: g for g in spec.groups}
     deployments = {d.id: d for d in spec.deployments}
     out: list[str] = []

@@ -24,9 +24,9 @@ from ratetree.cli.simulate import (
     simulate,
     uniform_arrivals,
 )
+from ratetree.clocks import VirtualClock
 from ratetree.errors import ConfigError, UnknownGroup
 from ratetree.scheduler import Scheduler
-from ratetree.testing import FakeClock
 
 OK, INVALID, USAGE = 0, 1, 2
 
@@ -158,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _scheduler(config: ConfigFile, seed: int = 0) -> tuple[Scheduler, FakeClock]:
-    clock = FakeClock()
+def _scheduler(config: ConfigFile, seed: int = 0) -> tuple[Scheduler, VirtualClock]:
+    clock = VirtualClock()
     return Scheduler(config.spec(), clock=clock, rng=random.Random(seed)), clock
 
 

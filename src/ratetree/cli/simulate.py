@@ -1,8 +1,9 @@
 """Virtual-time traffic through a scheduler: what each deployment would admit, and when.
 
-Time comes from a :class:`FakeClock` moved from one event to the next (an arrival, or the
-end of a request's latency), so an hour of traffic costs what its acquires cost, with no
-sleeping. Arrivals are Poisson or evenly spaced at a rate, or read from a trace.
+Time comes from a :class:`~ratetree.clocks.VirtualClock` moved from one event to the next
+(an arrival, or the end of a request's latency), so an hour of traffic costs what its
+acquires cost, with no sleeping. Arrivals are Poisson or evenly spaced at a rate, or read
+from a trace.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Any
 
 import attrs
 
+from ratetree.clocks import VirtualClock
 from ratetree.core.leases import Lease
 from ratetree.errors import NoCapacity, RatetreeError
 from ratetree.scheduler import Scheduler
-from ratetree.testing import FakeClock
 
 PROGRESS_EVERY = 4096  # arrivals between progress reports
 
@@ -163,7 +164,7 @@ class _Tally:
 
 def simulate(
     scheduler: Scheduler,
-    clock: FakeClock,
+    clock: VirtualClock,
     arrivals: Iterable[Arrival],
     *,
     duration: float,
@@ -210,7 +211,7 @@ def simulate(
     return _result(scheduler, tally, duration)
 
 
-def _release(clock: FakeClock, start: float, item: tuple[float, int, Lease]) -> None:
+def _release(clock: VirtualClock, start: float, item: tuple[float, int, Lease]) -> None:
     at, _, lease = item
     clock.advance(max(0.0, start + at - clock()))
     lease.release(tokens=lease.tokens)

@@ -11,9 +11,12 @@ from ratetree.core.gates import DeploymentState, Gate, Reference
 class Settler(Protocol):
     """Who settles a lease: the scheduler that granted it."""
 
-    def _finish(
+    def finish(
         self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
-    ) -> None: ...
+    ) -> None:
+        """Settle ``lease`` once (later calls do nothing). Raises ValueError for a bad
+        ``tokens`` or ``retry_after``, and what the clock raises, changing nothing."""
+        ...
 
 
 class Lease:
@@ -24,39 +27,42 @@ class Lease:
     (without a token count); call :meth:`fail` inside the block to report a failure.
     """
 
-    __slots__ = ("_items", "_open", "_scheduler", "group", "tokens")
+    __slots__ = ("_settler", "gates", "group", "open", "tokens")
 
-    def __init__(self, scheduler: Settler, group: str, items: list[Gate], tokens: float) -> None:
-        self._scheduler = scheduler
-        self._items = items
-        self._open = True
+    def __init__(self, settler: Settler, group: str, gates: list[Gate], tokens: float) -> None:
+        self._settler = settler
+        #: the gates reserved, ``[group, (reference,) node, ..., deployment]``; for the
+        #: scheduler that settles the lease
+        self.gates = gates
+        #: True until settled; only the scheduler that granted the lease sets it
+        self.open = True
         self.group = group
         #: the tokens reserved at acquire time
         self.tokens = tokens
 
     @property
     def deployment_id(self) -> str:
-        return self._items[-1].name
+        return self.gates[-1].name
 
     @property
     def deployment(self) -> Any:
         """The deployment's payload (for LiteLLM, the original model_list entry)."""
-        return cast(DeploymentState, self._items[-1]).spec.payload
+        return cast(DeploymentState, self.gates[-1]).spec.payload
 
     @property
     def path(self) -> tuple[str, ...]:
         """Names from the requested group down to the deployment id."""
-        return (self.group, *(i.name for i in self._items[1:] if not isinstance(i, Reference)))
+        return (self.group, *(i.name for i in self.gates[1:] if not isinstance(i, Reference)))
 
     @property
     def released(self) -> bool:
-        return not self._open
+        return not self.open
 
     def release(self, tokens: float | None = None) -> None:
         """Free the in-flight slot; with ``tokens`` (the actual count) settle the token
         reservation along the path: refund what was not used, or charge the extra, which
         may leave a bucket in debt. Raises ValueError for a negative or non-numeric count."""
-        self._scheduler._finish(self, tokens, None, False)
+        self._settler.finish(self, tokens, None, False)
 
     def fail(self, retry_after: float | None = None, *, tokens: float = 0) -> None:
         """Release and record a failure of the deployment.
@@ -68,7 +74,7 @@ class Lease:
         0 by default, so a refused call gives its reservation back. Raises ValueError for
         a negative ``retry_after`` or ``tokens``.
         """
-        self._scheduler._finish(self, tokens, retry_after, True)
+        self._settler.finish(self, tokens, retry_after, True)
 
     def __enter__(self) -> Lease:
         return self
@@ -82,5 +88,5 @@ class Lease:
         self.release()
 
     def __repr__(self) -> str:
-        state = "open" if self._open else "released"
+        state = "open" if self.open else "released"
         return f"<Lease {' > '.join(self.path)} tokens={self.tokens:g} {state}>"

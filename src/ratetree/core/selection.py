@@ -1,5 +1,5 @@
-"""Choosing a path through the tree, committing it all-or-nothing, and computing how long
-a refused request has to wait.
+"""Choosing a path through the tree, committing it all-or-nothing (and taking a commit
+back), settling it, and computing how long a refused request has to wait.
 
 Selection only follows open references (see ``_state``), tier by tier in ascending order.
 A member that is open for a minimal request may still be too small for this request's
@@ -173,6 +173,19 @@ def settle(
                     edge.tier.update(edge)
         for edge in item.busy_watchers:
             edge.tier.update(edge)
+
+
+def take_back(path: list[Gate], tokens: float, now: float, horizon: float, wake: Wakeups) -> None:
+    """The inverse of ``commit``: the request, its ``tokens`` and its slot go back to every
+    gate of ``path``, for a commit nobody will use (a waiter that left, a commit a shared
+    state refused)."""
+    for item in path:
+        if item.limited and item.req:
+            for b in item.req:
+                b.give_back(1, now)
+            for edge in item.usage_watchers:
+                edge.tier.update(edge)
+    settle(path, tokens, 0.0, now, horizon, wake)
 
 
 def earliest(root: GroupState, tokens: float) -> float:

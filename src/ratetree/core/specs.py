@@ -12,7 +12,6 @@ from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 import attrs
-import limits as _limits
 
 from ratetree.core.validate import show
 from ratetree.errors import ConfigError
@@ -66,6 +65,8 @@ def parse_rates(value: object, what: str) -> tuple[Rate, ...]:
             raise ConfigError(f"{what} {show(value)} must be a positive number")
         return (Rate(amount, 60.0),)
     if isinstance(value, str):
+        import limits as _limits  # here: the package imports asyncio, and rate strings are rare
+
         try:
             items = _limits.parse_many(value)
         except (ValueError, OverflowError):

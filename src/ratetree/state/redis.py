@@ -1,7 +1,7 @@
 """Shared limits across replicas: gate state kept in Redis, a whole path committed at once.
 
 Each replica keeps its in-memory tree as a *view*: it selects a path locally as always,
-then one script (``_redis_scripts.COMMIT``) checks every gate of the path against the
+then one script (``state.scripts.COMMIT``) checks every gate of the path against the
 shared state and takes from all of them or from none. The script answers with the
 authoritative state of those gates, which the replica copies into its view; a refusal
 (another replica took the capacity) is answered the same way, and the replica selects
@@ -13,6 +13,11 @@ this replica next touches the gate. So when the view refuses outright, the repli
 the whole subtree of the requested group once (at most every ``sync_interval`` seconds
 per group) before it answers NoCapacity.
 
+Every round trip runs with the scheduler's lock free (see ``state.base``): the path is
+committed to the view under the lock, the script runs without it, and its reply is
+copied in under the lock again; a refused commit is first taken back in the view. Lease
+ids are ``{replica_id}:{pid}:{n}``, so processes forked from one replica never share one.
+
 Only gates that hold shared state are sent: every deployment (its cooldown), and groups
 and references that carry limits. In-flight counts are shared only where a
 ``max_parallel_requests`` caps them; elsewhere they count this replica's leases, which is
@@ -21,127 +26,48 @@ all least-busy needs to spread them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
+import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ratetree.core.buckets import NEVER, tolerance
+from ratetree.core.buckets import NEVER
 from ratetree.core.gates import Gate, GroupState, below
 from ratetree.core.leases import Lease
 from ratetree.core.reconfigure import edge_keys
-from ratetree.core.selection import commit, earliest, select
 from ratetree.core.validate import show
-from ratetree.errors import ConfigError, NoCapacity, StateUnavailable
+from ratetree.errors import ConfigError, StateUnavailable
+from ratetree.state.base import Host, Moment, StateBackend
+from ratetree.state.redis_trips import (
+    COMMIT_TRIP,
+    FLUSH,
+    READ_TRIP,
+    Call,
+    Pending,
+    RedisStats,
+    RedisTrip,
+    Remote,
+)
 from ratetree.state.scripts import COMMIT, READ, SETTLE
 
 if TYPE_CHECKING:
     import redis
 
     from ratetree.core.build import Tree
-    from ratetree.scheduler import Scheduler
 
 log = logging.getLogger("ratetree.redis")
+
+__all__ = ["BACKLOG", "RedisState", "RedisStats"]
 
 NO_ARGS = ("", "", "", "")
 # Queued releases delivered before each operation; more wait for later ones (or flush),
 # so one request after an outage does not pay for thousands of round trips.
 BACKLOG = 64
-
-
-class RedisStats:
-    """Counters of one :class:`RedisState`, for metrics and tests."""
-
-    __slots__ = (
-        "dropped",
-        "queued",
-        "redelivered",
-        "refused",
-        "round_trips",
-        "syncs",
-        "unavailable",
-    )
-
-    def __init__(self) -> None:
-        #: scripts that completed (commits, settles, reads, redeliveries)
-        self.round_trips = 0
-        #: commits Redis refused because other replicas had taken the capacity
-        self.refused = 0
-        #: subtree reads after the local view refused
-        self.syncs = 0
-        #: operations that found Redis unreachable
-        self.unavailable = 0
-        #: releases and failures that could not be delivered and were queued
-        self.queued = 0
-        #: queued releases delivered later
-        self.redelivered = 0
-        #: queued releases given up because the queue was full (reported in the log)
-        self.dropped = 0
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)}" for k in self.__slots__)
-        return f"RedisStats({fields})"
-
-
-class _Remote:
-    """One gate as the scripts see it: its keys and its descriptor arguments."""
-
-    __slots__ = ("args", "buckets", "fails", "item", "keys")
-
-    def __init__(self, item: Gate, base: str, name: str) -> None:
-        self.item = item
-        self.keys = (f"{base}h:{name}", f"{base}b:{name}")
-        self.fails = f"{base}f:{name}"
-        self.buckets = (*item.req, *item.tok)
-        cap = 0 if item.max_parallel == NEVER else int(item.max_parallel)
-        args = [str(cap), str(len(self.buckets))]
-        seen: set[str] = set()
-        for kind, bucket in [("r", b) for b in item.req] + [("t", b) for b in item.tok]:
-            # Named by kind and period, so a changed capacity keeps the bucket's state.
-            field = f"{kind}{bucket.period!r}"
-            while field in seen:
-                field += "'"
-            seen.add(field)
-            args += [field, kind, repr(bucket.interval), repr(bucket.period)]
-            args.append(repr(float(bucket.capacity)))
-        self.args = args
-
-
-class _Pending:
-    """A release or failure that Redis did not receive yet."""
-
-    __slots__ = ("at", "diff", "gates", "late", "lease_id", "mode", "retry_after")
-
-    def __init__(
-        self,
-        gates: list[_Remote],
-        lease_id: str,
-        diff: float,
-        mode: str,
-        retry_after: float,
-        at: float,
-    ) -> None:
-        self.gates = gates
-        self.lease_id = lease_id
-        self.diff = diff
-        self.mode = mode  # '' release, 'r' fail with retry_after, 'p' fail under the policy
-        self.retry_after = retry_after
-        self.at = at
-        self.late = False  # its first delivery failed
-
-
-class _Down(Exception):
-    """Redis could not be reached; carries the client's exception. ``unsure``: the
-    operation's own script may have run (the connection broke or timed out after it was
-    sent), as opposed to a failure to connect during an outage already noticed."""
-
-    def __init__(self, exc: Exception, unsure: bool) -> None:
-        super().__init__(exc)
-        self.unsure = unsure
 
 
 class RedisState:
@@ -165,6 +91,9 @@ class RedisState:
     state=...)``; one RedisState serves one scheduler. Raises ConfigError for a bad value,
     ImportError without the ``redis`` package.
     """
+
+    #: other processes share this state: waiting is not offered on it
+    shared = True
 
     def __init__(
         self,
@@ -220,28 +149,27 @@ class RedisState:
         self._commit = client.register_script(COMMIT)
         self._settle = client.register_script(SETTLE)
         self._read = client.register_script(READ)
-        self._scheduler: Scheduler | None = None
-        self._gates: dict[int, _Remote] = {}
-        self._subtrees: dict[int, list[_Remote]] = {}
+        self._host: Host | None = None
+        self._pid = os.getpid()
+        self._gates: dict[int, Remote] = {}
+        self._subtrees: dict[int, list[Remote]] = {}
         self._synced: dict[int, float] = {}
         self._leases: dict[Lease, str] = {}
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[Pending] = deque()
         self._count = 0
         self._down = False
 
-    # ----------------------------------------------------------------- wiring
+    # ----------------------------------------------------------------- wiring (StateBackend)
 
-    def _bind(self, scheduler: Scheduler) -> None:
-        """Attach to ``scheduler`` (its constructor calls this). Raises ConfigError when
-        this state already serves another scheduler."""
-        if self._scheduler is not None:
-            raise ConfigError(
-                f"{self!r} already serves {self._scheduler!r}; make one per scheduler"
-            )
-        self._scheduler = scheduler
-        self._map(scheduler._tree)
+    def bind(self, tree: Tree, host: Host) -> None:
+        """Attach to the scheduler ``host`` (its constructor calls this). Raises
+        ConfigError when this state already serves another scheduler."""
+        if self._host is not None:
+            raise ConfigError(f"{self!r} already serves another scheduler; make one per scheduler")
+        self._host = host
+        self.map(tree)
 
-    def _map(self, tree: Tree) -> None:
+    def map(self, tree: Tree) -> None:
         """Name the Redis keys of ``tree``'s gates; the scheduler calls this again after a
         reconfiguration. Earlier trees' entries stay: leases granted on them still settle
         on their keys, which name gates by id, so a kept gate keeps its Redis state."""
@@ -249,14 +177,14 @@ class RedisState:
         self._synced.clear()
         base = f"ratetree:{{{self.prefix}}}:"
         for d in tree.deployments.values():
-            self._gates[id(d)] = _Remote(d, base, f"d:{d.id}")
+            self._gates[id(d)] = Remote(d, base, f"d:{d.id}")
         for g in tree.groups.values():
             if g.limited:
-                self._gates[id(g)] = _Remote(g, base, f"g:{g.name}")
+                self._gates[id(g)] = Remote(g, base, f"g:{g.name}")
         # A reference is named as reconfigure identifies it, so a kept one keeps its state.
         for key, edge in edge_keys(tree).items():
             if edge.limited:
-                self._gates[id(edge)] = _Remote(edge, base, "r:" + json.dumps(key))
+                self._gates[id(edge)] = Remote(edge, base, "r:" + json.dumps(key))
 
     @property
     def pending(self) -> int:
@@ -266,130 +194,121 @@ class RedisState:
     def flush(self) -> int:
         """Try to deliver the waiting releases now; returns how many still wait. Never
         raises for an unreachable Redis."""
-        sched = self._bound()
-        with sched._lock:
-            now = sched._clock()
-            with contextlib.suppress(_Down):  # still down: they keep waiting
-                horizon = now + tolerance(now)
-                self._round_trip(None, [], "", NO_ARGS, (), now, horizon, len(self._pending))
-        return len(self._pending)
+        host = self._bound()
+        with host.locked() as moment:
+            trip = self._trip(FLUSH, moment.now, backlog=len(self._pending))
+        trip.run()
+        with host.locked() as moment:
+            trip.apply(moment, _nothing)
+            return len(self._pending)
 
-    def _bound(self) -> Scheduler:
-        if self._scheduler is None:
+    def _bound(self) -> Host:
+        if self._host is None:
             raise ConfigError(f"{self!r} is not attached to a scheduler yet")
-        return self._scheduler
+        return self._host
 
     # ----------------------------------------------------------------- the scheduler's hooks
 
-    def _acquire(self, group: str, root: GroupState, tokens: float) -> Lease:
-        """:meth:`Scheduler.acquire` with the commit made in Redis. Raises NoCapacity, or
-        StateUnavailable (a NoCapacity) when failing closed."""
-        sched = self._bound()
-        with sched._lock:
-            now = sched._clock()
-            horizon = now + tolerance(now)
-            wake = sched._wake
-            wake.drain(horizon)
-            refused = 0
-            synced = False
-            while True:
-                path = select(root, tokens, now, horizon, sched._rng)
-                if path is None:
-                    if synced or now - self._synced.get(id(root), -NEVER) < self.sync_interval:
-                        break
-                    synced = True
-                    self._synced[id(root)] = now
-                    gates = self._subtree(root)
-                    try:
-                        reply = self._round_trip(self._read, gates, "", NO_ARGS, (), now, horizon)
-                    except _Down as down:
-                        if self.on_unavailable == "closed":
-                            raise self._unavailable(group, down) from down.__cause__
-                        break
-                    self.stats.syncs += 1
-                    self._apply(gates, reply, now, horizon)
-                    continue
-                gates = self._on(path)
-                self._count += 1
-                lease_id = f"{self.replica_id}:{self._count}"
-                args = (repr(float(tokens)), repr(self.lease_ttl), "", "")
-                try:
-                    reply = self._round_trip(self._commit, gates, lease_id, args, (), now, horizon)
-                except _Down as down:
-                    if down.unsure:  # the commit may have taken a slot: give it back
-                        self._queue(_Pending(gates, lease_id, 0.0, "", 0.0, now))
-                    if self.on_unavailable == "closed":
-                        raise self._unavailable(group, down) from down.__cause__
-                    commit(path, tokens, now, horizon, wake)  # fail open: this view alone
-                    sched._version += 1
-                    return Lease(sched, group, path, tokens)
-                if reply[0] in (b"1", "1"):
-                    commit(path, tokens, now, horizon, wake)
-                    self._apply(gates, reply, now, horizon)
-                    sched._version += 1
-                    lease = Lease(sched, group, path, tokens)
-                    self._leases[lease] = lease_id
-                    return lease
-                self.stats.refused += 1
-                self._apply(gates, reply, now, horizon)
-                refused += 1
-                if refused > self.retries:
-                    break
-            ready = earliest(root, tokens)
-        raise NoCapacity(group, None if ready == NEVER else max(0.0, ready - now))
+    def commit(self, lease: Lease, now: float) -> RedisTrip:
+        """The round trip that commits ``lease``'s path in Redis (all gates or none)."""
+        self._after_fork()
+        self._count += 1
+        lease_id = f"{self.replica_id}:{self._pid}:{self._count}"
+        args = (repr(float(lease.tokens)), repr(self.lease_ttl), "", "")
+        return self._trip(COMMIT_TRIP, now, self._on(lease.gates), lease_id, args, lease=lease)
 
-    def _finished(
+    def refresh(self, root: GroupState, now: float) -> RedisTrip | None:
+        """A read of ``root``'s whole subtree when the view refused, at most every
+        ``sync_interval`` seconds per group."""
+        if now - self._synced.get(id(root), -NEVER) < self.sync_interval:
+            return None
+        self._synced[id(root)] = now
+        found = self._subtrees.get(id(root))
+        if found is None:
+            found = self._subtrees[id(root)] = self._on(below(root))
+        return self._trip(READ_TRIP, now, found, group=root.name)
+
+    def settle(
         self,
         lease: Lease,
         tokens: float | None,
         retry_after: float | None,
         failed: bool,
         now: float,
-    ) -> None:
-        """Deliver a release or failure the scheduler has just applied to its view (under
-        its lock). Queues it when Redis is unreachable; never raises for that."""
+    ) -> RedisTrip | None:
+        """The round trip that delivers a release or failure the view has just settled;
+        queued for later when Redis is unreachable."""
+        self._after_fork()
         lease_id = self._leases.pop(lease, None)
         if lease_id is None:  # admitted while failing open: Redis never counted it
-            return
+            return None
         mode = "" if not failed else ("p" if retry_after is None else "r")
         diff = 0.0 if tokens is None else tokens - lease.tokens
-        gates = self._on(lease._items)
-        self._pending.append(_Pending(gates, lease_id, diff, mode, retry_after or 0.0, now))
-        try:
-            self._round_trip(None, [], "", NO_ARGS, (), now, now + tolerance(now))
-        except _Down:
-            self._queue(self._pending.pop())
-
-    def _queue(self, pending: _Pending) -> None:
-        """Keep a release Redis did not confirm, for the next round trip that succeeds."""
-        pending.late = True
-        self._pending.append(pending)
-        self.stats.queued += 1
-        if len(self._pending) > self.max_pending:
-            lost = self._pending.popleft()
-            self.stats.dropped += 1
-            log.error("ratetree: dropped an undelivered release of lease %s", lost.lease_id)
+        own = Pending(self._on(lease.gates), lease_id, diff, mode, retry_after or 0.0, now)
+        return self._trip(FLUSH, now, own=own)
 
     # ----------------------------------------------------------------- plumbing
 
-    def _on(self, items: Sequence[Gate]) -> list[_Remote]:
+    def _after_fork(self) -> None:
+        """In a process forked since the last call: forget the parent's leases and queued
+        releases (the parent settles those), and name new leases with this process id, so
+        they never collide with the parent's or a sibling's in Redis."""
+        pid = os.getpid()
+        if pid != self._pid:
+            self._pid, self._count = pid, 0
+            self._leases.clear()
+            self._pending.clear()
+
+    def _trip(
+        self,
+        kind: str,
+        now: float,
+        gates: list[Remote] | None = None,
+        lease_id: str = "",
+        args: tuple[str, str, str, str] = NO_ARGS,
+        *,
+        lease: Lease | None = None,
+        group: str = "",
+        own: Pending | None = None,
+        backlog: int = BACKLOG,
+    ) -> RedisTrip:
+        """A trip that first delivers up to ``backlog`` queued releases (and ``own``),
+        taken off the queue now, under the scheduler's lock."""
+        host = self._bound()
+        sends: list[tuple[Pending, Call]] = []
+        for _ in range(min(backlog, len(self._pending))):
+            sends.append((self._pending.popleft(), _nothing_call))
+        if own is not None:
+            sends.append((own, _nothing_call))
+        for i, (p, _) in enumerate(sends):
+            # A late failure cools down only for what is left of its retry_after.
+            left = max(0.0, p.retry_after - (now - p.at))
+            first = str(host.allowed_fails) if p.mode == "p" else repr(left)
+            op = (repr(p.diff), p.mode, first, repr(host.cooldown_time))
+            fails = (p.gates[-1].fails,) if p.mode == "p" else ()
+            sends[i] = (p, partial(self._call, self._settle, p.gates, p.lease_id, op, fails))
+        script = {COMMIT_TRIP: self._commit, READ_TRIP: self._read}.get(kind)
+        main = (
+            None if script is None else partial(self._call, script, gates or [], lease_id, args, ())
+        )
+        trip = RedisTrip(kind, sends, main, self._errors, self._land)
+        trip.gates, trip.lease, trip.lease_id = gates or [], lease, lease_id
+        trip.group = group or (lease.group if lease is not None else "")
+        return trip
+
+    def _on(self, items: Sequence[Gate]) -> list[Remote]:
         gates = self._gates
         return [gates[id(i)] for i in items if id(i) in gates]
-
-    def _subtree(self, root: GroupState) -> list[_Remote]:
-        found = self._subtrees.get(id(root))
-        if found is None:
-            found = self._subtrees[id(root)] = self._on(below(root))
-        return found
 
     def _call(
         self,
         script: Any,
-        gates: list[_Remote],
+        gates: list[Remote],
         lease_id: str,
         op: tuple[str, str, str, str],
         extra: tuple[str, ...],
     ) -> list[Any]:
+        """Run one script. Called with the scheduler's lock free."""
         clock = self.clock
         keys: list[str] = []
         args = ["" if clock is None else repr(float(clock())), str(len(gates)), lease_id, *op]
@@ -398,60 +317,81 @@ class RedisState:
             args += gate.args
         keys += extra
         reply: list[Any] = script(keys=keys, args=args)
-        self.stats.round_trips += 1
         return reply
 
-    def _round_trip(
-        self,
-        script: Any,
-        gates: list[_Remote],
-        lease_id: str,
-        op: tuple[str, str, str, str],
-        extra: tuple[str, ...],
-        now: float,
-        horizon: float,
-        backlog: int = BACKLOG,
-    ) -> list[Any]:
-        """Deliver up to ``backlog`` waiting releases, then run ``script`` (if any).
-        Raises _Down for an unreachable Redis."""
-        sent = False
-        try:
-            for _ in range(min(backlog, len(self._pending))):
-                p = self._pending[0]
-                # A late failure cools down only for what is left of its retry_after.
-                left = max(0.0, p.retry_after - (now - p.at))
-                sched = self._bound()
-                first = str(sched.allowed_fails) if p.mode == "p" else repr(left)
-                op_p = (repr(p.diff), p.mode, first, repr(sched.cooldown_time))
-                fails = (p.gates[-1].fails,) if p.mode == "p" else ()
-                done = self._call(self._settle, p.gates, p.lease_id, op_p, fails)
-                self._pending.popleft()
-                if p.late:
-                    self.stats.redelivered += 1
-                self._apply(p.gates, done, now, horizon)
-            sent = script is not None
-            reply = [] if script is None else self._call(script, gates, lease_id, op, extra)
-        except self._errors as exc:
-            self.stats.unavailable += 1
+    def _land(self, trip: RedisTrip, moment: Moment, undo: Callable[[], None]) -> bool:
+        """Under the scheduler's lock: account for a trip that ran and copy what Redis
+        answered into the view. Raises StateUnavailable when failing closed."""
+        now = moment.now
+        stats = self.stats
+        for (p, _), reply in zip(trip.sends, trip.delivered, strict=False):
+            stats.round_trips += 1
+            if p.late:
+                stats.redelivered += 1
+            self._apply(p.gates, reply, moment)
+        left = [p for p, _ in trip.sends[len(trip.delivered) :]]
+        for p in reversed([p for p in left if p.late]):
+            self._pending.appendleft(p)  # still the oldest: first on the next trip
+        for p in left:
+            if not p.late:
+                self._queue(p)
+        error = trip.error
+        if error is not None and not isinstance(error, self._errors):
+            undo()  # not Redis being away (e.g. a clock that raised): take nothing
+            raise error
+        if error is None:
+            if self._down:
+                self._down = False
+                log.info("ratetree: Redis reachable again")
+        else:
+            stats.unavailable += 1
             # The first error of an outage may have cut a script that ran; so may a
             # timeout. Later ones are refused connections.
-            unsure = sent and (not self._down or isinstance(exc, self._timeout))
+            unsure = trip.sent and (not self._down or isinstance(error, self._timeout))
             if not self._down:
                 self._down = True
                 log.warning(
-                    "ratetree: Redis unreachable (%s); failing %s", exc, self.on_unavailable
+                    "ratetree: Redis unreachable (%s); failing %s", error, self.on_unavailable
                 )
-            raise _Down(exc, unsure) from exc
-        if self._down:
-            self._down = False
-            log.info("ratetree: Redis reachable again")
-        return reply
+            if unsure and trip.kind == COMMIT_TRIP:  # it may have taken a slot: give it back
+                self._queue(Pending(trip.gates, trip.lease_id, 0.0, "", 0.0, now))
+            if trip.kind == FLUSH or self.on_unavailable == "open":
+                return trip.kind == COMMIT_TRIP  # fail open: the view alone admits
+            undo()
+            reason = StateUnavailable(trip.group, self.unavailable_retry_after, str(error))
+            raise reason from error
+        if trip.kind == FLUSH:
+            return True
+        reply = trip.reply
+        stats.round_trips += 1
+        if trip.kind == READ_TRIP:
+            stats.syncs += 1
+        elif reply[0] in (b"1", "1"):
+            assert trip.lease is not None
+            self._leases[trip.lease] = trip.lease_id
+        else:
+            stats.refused += 1
+            undo()  # before the reply: Redis's counts do not hold this commit
+            self._apply(trip.gates, reply, moment)
+            return False
+        self._apply(trip.gates, reply, moment)
+        return True
 
-    def _apply(self, gates: list[_Remote], reply: list[Any], now: float, horizon: float) -> None:
+    def _queue(self, pending: Pending) -> None:
+        """Keep a release Redis did not confirm, for the next round trip that succeeds."""
+        pending.late = True
+        self._pending.append(pending)
+        self.stats.queued += 1
+        while len(self._pending) > self.max_pending:
+            lost = self._pending.popleft()
+            self.stats.dropped += 1
+            log.error("ratetree: dropped an undelivered release of lease %s", lost.lease_id)
+
+    def _apply(self, gates: list[Remote], reply: list[Any], moment: Moment) -> None:
         """Copy the gates' state from a script's reply into the local view."""
         # The reply's moments are in the script's time; shift them into this clock's.
-        offset = now - float(reply[1])
-        wake = self._bound()._wake
+        offset = moment.now - float(reply[1])
+        horizon, wake = moment.horizon, moment.wake
         pos = 2
         for gate in gates:
             item = gate.item
@@ -471,8 +411,19 @@ class RedisState:
             for edge in item.busy_watchers:
                 edge.tier.update(edge)
 
-    def _unavailable(self, group: str, down: _Down) -> StateUnavailable:
-        return StateUnavailable(group, self.unavailable_retry_after, str(down.__cause__))
-
     def __repr__(self) -> str:
         return f"<RedisState prefix={self.prefix!r} replica={self.replica_id!r}>"
+
+
+def _nothing() -> None:
+    pass
+
+
+def _nothing_call() -> list[Any]:  # pragma: no cover - replaced before a trip runs
+    return []
+
+
+if TYPE_CHECKING:
+
+    def _is_a_backend(state: RedisState) -> StateBackend:  # mypy checks the protocol here
+        return state

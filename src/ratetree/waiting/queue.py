@@ -25,25 +25,26 @@ was granted gives everything back: its request, its tokens and its slot.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import contextlib
 import math
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Protocol
 
-from ratetree.core.buckets import NEVER, tolerance
+from ratetree.clocks import Clock, TimerClock
+from ratetree.core.buckets import NEVER
 from ratetree.core.gates import DeploymentState, GroupState, below
 from ratetree.core.leases import Lease
-from ratetree.core.reconfigure import forward
-from ratetree.core.selection import commit, earliest, select, settle
+from ratetree.core.selection import earliest
 from ratetree.core.validate import number, show
 from ratetree.errors import InvalidRequest, NoCapacity
+from ratetree.state.base import Moment
 from ratetree.waiting.timers import ClockTimer, ThreadTimer, Timer
 
-if TYPE_CHECKING:
-    from ratetree.scheduler import Scheduler
+if TYPE_CHECKING:  # asyncio is imported where a wait starts: `import ratetree` stays light
+    import asyncio
 
 # When a blocked head looks admissible now (it should not happen: selection and
 # ``earliest`` read the same state), look again after this long rather than spin.
@@ -94,13 +95,31 @@ def _nothing() -> None:
     pass
 
 
+class Admission(Protocol):
+    """What the queue needs of its scheduler's state (``state.memory.LocalState``)."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def locked(self) -> AbstractContextManager[Moment]: ...
+
+    def resolve(self, group: str, tokens: float) -> GroupState: ...
+
+    def admit(
+        self, group: str, root: GroupState, tokens: float, now: float, horizon: float
+    ) -> Lease | None: ...
+
+    def take_back(self, lease: Lease, now: float, horizon: float) -> None: ...
+
+
 class WaitQueue:
-    """The waiters of one scheduler. Every method runs under the scheduler's lock."""
+    """The waiters of one scheduler. Every method but ``join``, ``leave`` and
+    ``on_timer`` (which take it) runs under the scheduler's lock."""
 
-    __slots__ = ("_armed", "_overlap", "_reach", "_roots", "_sched", "_seq", "_timer", "entries")
+    __slots__ = ("_armed", "_host", "_overlap", "_reach", "_roots", "_seq", "_timer", "entries")
 
-    def __init__(self, scheduler: Scheduler) -> None:
-        self._sched = scheduler
+    def __init__(self, host: Admission) -> None:
+        self._host = host
         self.entries: list[tuple[float, int, Waiter]] = []  # sorted by (priority, seq)
         self._roots: dict[GroupState, int] = {}  # waiters per requested group
         self._reach: dict[GroupState, frozenset[str]] = {}  # deployment ids below a group
@@ -112,9 +131,26 @@ class WaitQueue:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def enter(self, waiter: Waiter, timeout: float | None) -> None:
-        """Queue ``waiter`` and run a pass, which may serve or end it at once."""
-        now, horizon = self._now()
+    def join(
+        self,
+        group: str,
+        tokens: float,
+        timeout: float | None,
+        rank: float,
+        fail_fast: bool,
+        notify: Callable[[], None],
+    ) -> Waiter:
+        """Queue a waiter that calls ``notify`` when it ends and run a pass (which may
+        end it at once). The group is looked up under the same lock that queues it.
+        Raises UnknownGroup, or InvalidRequest for tokens no path can ever hold."""
+        with self._host.locked() as moment:
+            root = self._host.resolve(group, tokens)
+            waiter = Waiter(group, root, tokens, rank, fail_fast)
+            waiter.notify = notify
+            self._enter(waiter, timeout, moment.now, moment.horizon)
+        return waiter
+
+    def _enter(self, waiter: Waiter, timeout: float | None, now: float, horizon: float) -> None:
         if timeout is not None:
             waiter.expires_at = now + timeout
         self._seq += 1
@@ -127,15 +163,16 @@ class WaitQueue:
     def leave(self, waiter: Waiter) -> None:
         """The waiter's caller stopped waiting: give back a lease granted to it, or drop
         it from the queue, and let the waiters behind it move up."""
-        now, horizon = self._now()
-        if waiter.lease is not None:
-            take_back(self._sched, waiter.lease, now, horizon)
-            waiter.lease = None
-        elif waiter.queued:
-            self._drop(waiter)
-        else:
-            return
-        self.serve(now, horizon)
+        with self._host.locked() as moment:
+            now, horizon = moment.now, moment.horizon
+            if waiter.lease is not None:
+                self._host.take_back(waiter.lease, now, horizon)
+                waiter.lease = None
+            elif waiter.queued:
+                self._drop(waiter)
+            else:
+                return
+            self.serve(now, horizon)
 
     def holds(self, root: GroupState, now: float, horizon: float) -> bool:
         """Whether a plain acquire on ``root`` must leave capacity to queued waiters."""
@@ -144,15 +181,13 @@ class WaitQueue:
         return any(self._overlaps(root, r) for r in self._roots)
 
     def on_timer(self) -> None:
-        with self._sched._lock:
+        with self._host.locked() as moment:
             self._armed = NEVER
-            now, horizon = self._now()
-            self.serve(now, horizon)
+            self.serve(moment.now, moment.horizon)
 
     def regroup(self, now: float, horizon: float) -> None:
         """After a reconfiguration: find each waiter's group in the new tree (ending those
         whose group is gone or can no longer hold their tokens) and run a pass."""
-        sched = self._sched
         self._reach.clear()
         self._overlap.clear()
         self._roots.clear()
@@ -160,7 +195,7 @@ class WaitQueue:
         for entry in self.entries:
             w = entry[2]
             try:
-                w.root = sched._prepare(w.group, w.tokens)[0]
+                w.root = self._host.resolve(w.group, w.tokens)
             except (KeyError, ValueError) as err:
                 w.queued = False
                 self._end(w, err)
@@ -173,7 +208,7 @@ class WaitQueue:
     def serve(self, now: float, horizon: float) -> None:
         """One pass over the queue in order: admit whom it can, end whom time is up for,
         and arm the timer for the next moment anything can change."""
-        sched = self._sched
+        host = self._host
         blocked: dict[GroupState, float] = {}  # group -> moment its first waiter might pass
         next_at = NEVER
         kept: list[tuple[float, int, Waiter]] = []
@@ -187,11 +222,9 @@ class WaitQueue:
                 ahead = next((b for b in blocked if self._overlaps(root, b)), None)
                 behind = ahead is not None
                 if ahead is None:
-                    path = select(root, w.tokens, now, horizon, sched._rng)
-                    if path is not None:
-                        commit(path, w.tokens, now, horizon, sched._wake)
-                        sched._version += 1
-                        self._grant(w, Lease(sched, w.group, path, w.tokens), now, horizon)
+                    lease = host.admit(w.group, root, w.tokens, now, horizon)
+                    if lease is not None:
+                        self._grant(w, lease, now, horizon)
                         continue
                     ready = earliest(root, w.tokens)
                 else:
@@ -213,20 +246,13 @@ class WaitQueue:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _now(self) -> tuple[float, float]:
-        sched = self._sched
-        now = sched._clock()
-        horizon = now + tolerance(now)
-        sched._wake.drain(horizon)
-        return now, horizon
-
     def _grant(self, w: Waiter, lease: Lease, now: float, horizon: float) -> None:
         self._uncount(w)
         w.lease = lease
         try:
             w.notify()
         except RuntimeError:  # its event loop is closed: nobody will take the lease
-            take_back(self._sched, lease, now, horizon)
+            self._host.take_back(lease, now, horizon)
             w.lease = None
 
     def _end(self, w: Waiter, error: BaseException) -> None:
@@ -259,7 +285,7 @@ class WaitQueue:
         if self._timer is None:
             if when == NEVER:
                 return
-            self._timer = _make_timer(self._sched._clock, self.on_timer)
+            self._timer = _make_timer(self._host.clock, self.on_timer)
         if when == NEVER:
             self._timer.disarm()
         else:
@@ -282,27 +308,10 @@ class WaitQueue:
         return reach
 
 
-def _make_timer(clock: Callable[[], float], fire: Callable[[], None]) -> Timer:
-    call_at = getattr(clock, "call_at", None)
-    if callable(call_at):
-        return ClockTimer(call_at, fire)
+def _make_timer(clock: Clock, fire: Callable[[], None]) -> Timer:
+    if isinstance(clock, TimerClock):
+        return ClockTimer(clock.call_at, fire)
     return ThreadTimer(clock, fire)
-
-
-def take_back(sched: Scheduler, lease: Lease, now: float, horizon: float) -> None:
-    """Undo a lease nobody will use: its request, its tokens and its slot go back."""
-    lease._open = False
-    items = lease._items
-    if items[0].retired:
-        items = forward(items)
-    for item in items:
-        if item.limited and item.req:
-            for b in item.req:
-                b.give_back(1, now)
-            for edge in item.usage_watchers:
-                edge.tier.update(edge)
-    settle(items, lease.tokens, 0.0, now, horizon, sched._wake)
-    sched._version += 1
 
 
 def check_wait(timeout: object, priority: object) -> tuple[float | None, float]:
@@ -317,65 +326,48 @@ def check_wait(timeout: object, priority: object) -> tuple[float | None, float]:
     return wait_for, rank
 
 
-def join(
-    sched: Scheduler,
-    group: str,
-    tokens: float,
-    timeout: object,
-    priority: object,
-    fail_fast: bool,
-    notify: Callable[[], None],
-) -> Waiter:
-    """Check the arguments, queue a waiter that calls ``notify`` when it ends, and run a
-    pass (which may end it at once). Raises as ``acquire_async`` documents."""
-    wait_for, rank = check_wait(timeout, priority)
-    root, tokens = sched._prepare(group, tokens)
-    waiter = Waiter(group, root, tokens, rank, fail_fast)
-    waiter.notify = notify
-    with sched._lock:
-        sched._waiting.enter(waiter, wait_for)
-    return waiter
-
-
-def leave(sched: Scheduler, waiter: Waiter) -> None:
-    with sched._lock:
-        sched._waiting.leave(waiter)
-
-
 async def wait_async(
-    sched: Scheduler,
+    queue: WaitQueue,
     group: str,
-    tokens: float,
+    tokens: object,
     timeout: object,
     priority: object,
     fail_fast: bool,
 ) -> Lease:
+    """Wait in ``queue`` on an event loop. Raises as ``Scheduler.acquire_async`` does."""
+    import asyncio
+
+    wait_for, rank = check_wait(timeout, priority)
+    amount = number(tokens, "tokens")
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
-    waiter = join(sched, group, tokens, timeout, priority, fail_fast, _resolver(loop, future))
+    waiter = queue.join(group, amount, wait_for, rank, fail_fast, _resolver(loop, future))
     try:
         await future
     except BaseException:  # cancelled: take nothing
-        leave(sched, waiter)
+        queue.leave(waiter)
         raise
     return waiter.outcome()
 
 
 def wait_blocking(
-    sched: Scheduler,
+    queue: WaitQueue,
     group: str,
-    tokens: float,
+    tokens: object,
     timeout: object,
     priority: object,
     fail_fast: bool,
 ) -> Lease:
+    """Wait in ``queue`` on this thread. Raises as ``Scheduler.acquire_wait`` does."""
+    wait_for, rank = check_wait(timeout, priority)
+    amount = number(tokens, "tokens")
     done = threading.Event()
-    waiter = join(sched, group, tokens, timeout, priority, fail_fast, done.set)
+    waiter = queue.join(group, amount, wait_for, rank, fail_fast, done.set)
     try:
         # No timeout here: the scheduler's one timer ends the wait at its deadline.
         done.wait()
     except BaseException:  # interrupted: take nothing
-        leave(sched, waiter)
+        queue.leave(waiter)
         raise
     return waiter.outcome()
 

@@ -3,8 +3,9 @@
 A scheduler never needs more than one: it only ever has to wake at the earliest moment
 some queued request could be served or must give up. Two sources:
 
-- a clock that offers ``call_at(when, callback)`` (:class:`ratetree.testing.FakeClock`)
-  files the timer itself, so tests drive waits by advancing virtual time;
+- a :class:`ratetree.clocks.TimerClock`, one that offers ``call_at(when, callback)``
+  (:class:`~ratetree.clocks.VirtualClock`, alias ``ratetree.testing.FakeClock``), files
+  the timer itself, so tests and simulations drive waits by advancing virtual time;
 - any other clock gets one daemon thread per scheduler, parked on a condition variable
   with a timeout computed from the clock. One thread serves every kind of waiter: asyncio
   tasks on any number of loops and blocked threads alike, where a loop's ``call_at`` could

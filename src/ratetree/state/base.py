@@ -1,0 +1,147 @@
+"""The seam between a scheduler and where its limits live: the :class:`StateBackend`.
+
+A scheduler keeps the whole tree in memory (its *view*, ``state.memory.LocalState``) and
+runs one admission loop whatever the backend:
+
+1. under its lock: read the clock, select a path and commit it to the view (the one
+   admission primitive, ``LocalState.admit``: select, commit, version bump, Lease);
+2. ask the backend for a :class:`Trip` to confirm the commit (``commit``). The default
+   backend (:class:`~ratetree.state.memory.MemoryState`) answers None: the view *is* the
+   state and the lease stands. A shared backend (:class:`~ratetree.state.redis.RedisState`)
+   prepares its round trip here, still under the lock, without any I/O;
+3. release the lock and ``run`` the trip: the network round trip, with the lock free;
+4. take the lock again and ``apply`` the reply: a commit the shared state refused is taken
+   back in the view (``undo``, the inverse of commit), then the authoritative state is
+   copied in; a refusal selects again, at most ``retries`` times.
+
+A refused selection asks ``refresh`` for a trip that reads the shared state once before
+the scheduler answers NoCapacity; releases and failures go the same way (``settle``): the
+view is settled under the lock, the backend's trip delivers it after. So no backend ever
+does I/O while the scheduler's lock is held, and a backend reads nothing of the
+scheduler but what these calls pass it (the tree, the clock reading, the :class:`Host`).
+
+**Asyncio.** :class:`AsyncStateBackend` is the same protocol with an awaitable
+``AsyncTrip.run``: steps 1, 2 and 4 are short and never await (a thread lock is never held
+across an ``await``), step 3 awaits the round trip, so the event loop is never blocked.
+Only the synchronous Redis backend exists today; an asyncio scheduler would run the same
+loop with ``await trip.run()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import NamedTuple, Protocol
+
+from ratetree.core.build import Tree
+from ratetree.core.gates import GroupState, Wakeups
+from ratetree.core.leases import Lease
+
+
+class Moment(NamedTuple):
+    """One reading of the scheduler's clock, taken under its lock: ``now``, the moment up
+    to which things count as due (``horizon``), and the wake-ups to refresh gates with."""
+
+    now: float
+    horizon: float
+    wake: Wakeups
+
+
+class Host(Protocol):
+    """What a backend may use of the scheduler it serves."""
+
+    @property
+    def allowed_fails(self) -> int: ...
+
+    @property
+    def cooldown_time(self) -> float: ...
+
+    def locked(self) -> AbstractContextManager[Moment]:
+        """The scheduler's lock held, the clock read and due wake-ups drained."""
+        ...
+
+
+class Trip(Protocol):
+    """One round trip to a shared state, prepared under the scheduler's lock."""
+
+    def run(self) -> None:
+        """Do the I/O. Called with the scheduler's lock free; never raises for an
+        unreachable state (it keeps what happened for ``apply``)."""
+        ...
+
+    def apply(self, moment: Moment, undo: Callable[[], None]) -> bool:
+        """Under the lock again: copy the reply into the view. For a commit, True when the
+        commit stands; otherwise ``undo`` (taking the tentative commit back) has been
+        called first. For a read, True when something was learned. May raise
+        StateUnavailable (after ``undo``) when failing closed."""
+        ...
+
+
+class AsyncTrip(Protocol):
+    """:class:`Trip` for an asyncio backend: ``run`` is awaited, never blocking the loop."""
+
+    async def run(self) -> None: ...
+
+    def apply(self, moment: Moment, undo: Callable[[], None]) -> bool: ...
+
+
+class _Backend(Protocol):
+    """What every backend, synchronous or not, declares and is told."""
+
+    #: whether other processes share this state. False: the view is the whole state, the
+    #: scheduler never calls ``commit``, ``refresh`` or ``settle``, and it offers waiting
+    shared: bool
+    #: how often a commit the shared state refused selects again
+    retries: int
+
+    def bind(self, tree: Tree, host: Host) -> None:
+        """Attach to the scheduler ``host`` whose tree is ``tree``. Raises ConfigError
+        when this backend already serves another scheduler."""
+        ...
+
+    def map(self, tree: Tree) -> None:
+        """A reconfiguration replaced the tree with ``tree``."""
+        ...
+
+
+class StateBackend(_Backend, Protocol):
+    """Where a scheduler's limits are kept. Every method is called under the scheduler's
+    lock and must not do I/O; the I/O goes into the :class:`Trip` they return."""
+
+    def commit(self, lease: Lease, now: float) -> Trip | None:
+        """``lease`` was committed to the view: the trip that confirms it, or None when
+        the view's commit is final."""
+        ...
+
+    def refresh(self, root: GroupState, now: float) -> Trip | None:
+        """The view refused a request to ``root``: a trip that reads the shared state
+        before the refusal is final, or None."""
+        ...
+
+    def settle(
+        self,
+        lease: Lease,
+        tokens: float | None,
+        retry_after: float | None,
+        failed: bool,
+        now: float,
+    ) -> Trip | None:
+        """``lease`` was settled in the view: the trip that delivers it, or None."""
+        ...
+
+
+class AsyncStateBackend(_Backend, Protocol):
+    """:class:`StateBackend` whose trips are awaited (for an asyncio scheduler)."""
+
+    def commit(self, lease: Lease, now: float) -> AsyncTrip | None: ...
+
+    def refresh(self, root: GroupState, now: float) -> AsyncTrip | None: ...
+
+    def settle(
+        self,
+        lease: Lease,
+        tokens: float | None,
+        retry_after: float | None,
+        failed: bool,
+        now: float,
+    ) -> AsyncTrip | None: ...

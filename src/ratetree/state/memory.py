@@ -1,0 +1,294 @@
+"""A scheduler's state in this process, and the default backend that keeps it there.
+
+:class:`LocalState` is the view every scheduler keeps: the tree, the lock around it, the
+clock reading (with the clock rule of ``ratetree.clocks``) and the few primitives that
+change it. Every change goes through them, so each is atomic and bumps the version that
+refusals are cached against:
+
+- ``admit``: select, commit, version bump, Lease (acquire, the wait queue and the shared
+  path all admit through it);
+- ``take_back``: the inverse of a commit nobody will use;
+- ``finish``: a release or a failure, settled on the gates the lease was admitted on
+  (forwarded to their successors after a reconfiguration); the lease is marked released
+  only once that is done, so a clock that raises loses nothing;
+- ``reconfigure``: the state carried into a new tree.
+
+:class:`MemoryState` is the default :class:`~ratetree.state.base.StateBackend`: the view
+is the whole state, so a commit is final as soon as it is made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+from collections.abc import Callable, Iterator
+
+import cachetools
+
+from ratetree.clocks import Clock, SteadyReading
+from ratetree.core.buckets import NEVER
+from ratetree.core.build import Tree
+from ratetree.core.gates import DeploymentState, GroupState, Wakeups
+from ratetree.core.leases import Lease, Settler
+from ratetree.core.reconfigure import forward, transfer
+from ratetree.core.selection import commit, earliest, select, settle, take_back
+from ratetree.errors import InvalidRequest, NoCapacity, UnknownGroup
+from ratetree.state.base import Host, Moment, StateBackend, Trip
+
+FAILURE_WINDOW = 60.0  # seconds over which LiteLLM counts allowed_fails
+
+
+def group_name(group: object) -> str:
+    """``group`` as a plain str, before any lock is taken: a str subclass's own hashing or
+    comparison never runs inside the scheduler. Raises UnknownGroup for a non-string."""
+    if isinstance(group, str):
+        return str.__str__(group)
+    raise UnknownGroup(group)  # type: ignore[arg-type]
+
+
+def too_large(group: str, tokens: float, root: GroupState) -> InvalidRequest:
+    return InvalidRequest(
+        f"tokens={tokens!r} exceeds every path of group {group!r}: "
+        f"the largest request it can ever admit is {root.max_tokens:g} tokens"
+    )
+
+
+# Attempts to take a busy lock by yielding before blocking on it; see take_contended.
+SPINS = 64
+
+
+def take_contended(lock: threading.Lock, pause: Callable[[], None]) -> None:
+    """Take ``lock``, which another thread holds, without forming a convoy.
+
+    Blocking at once would hand the lock, at its release, to a thread that does not hold
+    the GIL: the holder runs on, asks for the lock again and blocks, and from then on
+    every request pays two thread switches (measured: two threads got 55% of one thread's
+    rate). Yielding the GIL (``pause``) and retrying means the lock is only ever taken by
+    a running thread. The critical sections are short and never do I/O; after SPINS
+    tries this blocks.
+    """
+    for _ in range(SPINS):
+        pause()  # releases the GIL, so the holder can finish and release
+        if lock.acquire(False):
+            return
+    lock.acquire()
+
+
+class LocalState:
+    """One scheduler's tree, lock and clock, and the primitives that change them. Every
+    method but ``locked`` expects the caller to hold ``lock``."""
+
+    __slots__ = (
+        "allowed_fails",
+        "clock",
+        "cooldown_time",
+        "lock",
+        "pause",
+        "reading",
+        "refusals",
+        "rng",
+        "settler",
+        "tree",
+        "version",
+        "wake",
+    )
+
+    def __init__(
+        self,
+        tree: Tree,
+        clock: Clock,
+        rng: random.Random,
+        settler: Settler,
+        allowed_fails: int,
+        cooldown_time: float,
+        pause: Callable[[], None],
+    ) -> None:
+        self.tree = tree
+        self.clock = clock
+        self.reading = SteadyReading(clock)
+        self.rng = rng
+        self.settler = settler
+        self.allowed_fails = allowed_fails
+        self.cooldown_time = cooldown_time
+        self.pause = pause
+        self.lock = threading.Lock()
+        self.wake = Wakeups()
+        # Refusals repeat while nothing changes; remember the answer per (group, tokens)
+        # until the next change bumps the version.
+        self.version = 0
+        self.refusals: cachetools.LRUCache[tuple[str, float], tuple[int, float]] = (
+            cachetools.LRUCache(maxsize=1024)
+        )
+
+    # -- the lock and the clock ---------------------------------------------------------
+
+    def begin(self) -> tuple[float, float]:
+        """Read the clock (first, so a raising clock changes nothing) and drain the
+        wake-ups due by the horizon. Returns (now, horizon)."""
+        reading = self.reading
+        raw = self.clock()
+        if reading.last <= raw < NEVER:  # SteadyReading.read, inlined: the hot path
+            reading.last = now = raw
+            reading.lag = 0.0
+        else:
+            now = reading.hold(raw)
+        horizon = now + (1e-9 + abs(now) * 1e-15)  # now + tolerance(now), inlined
+        heap = self.wake.heap
+        if heap and heap[0][0] <= horizon:  # a wake-up is due
+            self.wake.drain(horizon)
+        return now, horizon
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[Moment]:
+        """The lock held and the clock read, for one operation off the hot path."""
+        lock = self.lock
+        if not lock.acquire(False):
+            take_contended(lock, self.pause)
+        try:
+            now, horizon = self.begin()
+            yield Moment(now, horizon, self.wake)
+        finally:
+            lock.release()
+
+    # -- the primitives -----------------------------------------------------------------
+
+    def lookup(self, group: str) -> GroupState:
+        """The live group ``group`` names. Raises UnknownGroup."""
+        root = self.tree.lookup(group)
+        if root is None:
+            raise UnknownGroup(group)
+        return root
+
+    def resolve(self, group: str, tokens: float) -> GroupState:
+        """The live group a request names. Raises UnknownGroup, or InvalidRequest for a
+        token count no path of it can ever hold."""
+        root = self.lookup(group)
+        if tokens > root.max_tokens:
+            raise too_large(group, tokens, root)
+        return root
+
+    def admit(
+        self, group: str, root: GroupState, tokens: float, now: float, horizon: float
+    ) -> Lease | None:
+        """Select a path from ``root``, commit it and hand out its Lease; None when no path
+        admits the request now."""
+        path = select(root, tokens, now, horizon, self.rng)
+        if path is None:
+            return None
+        commit(path, tokens, now, horizon, self.wake)
+        self.version += 1
+        return Lease(self.settler, group, path, tokens)
+
+    def take_back(self, lease: Lease, now: float, horizon: float) -> None:
+        """Undo an open lease nobody will use: its request, tokens and slot go back."""
+        take_back(forward(lease.gates), lease.tokens, now, horizon, self.wake)
+        lease.open = False
+        self.version += 1
+
+    def refusal(self, group: str, root: GroupState, tokens: float, now: float) -> NoCapacity:
+        """NoCapacity for a request nothing admits now, with the exact ``retry_after`` on
+        the caller's clock (see ``ratetree.clocks``)."""
+        key = (group, tokens)
+        cached = self.refusals.get(key)
+        if cached is not None and cached[0] == self.version:
+            ready = cached[1]
+        else:
+            ready = earliest(root, tokens)
+            self.refusals[key] = (self.version, ready)
+        if ready == NEVER:
+            return NoCapacity(group, None)
+        return NoCapacity(group, max(0.0, ready - now) + self.reading.lag)
+
+    def finish(
+        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
+    ) -> tuple[float, float] | None:
+        """Settle an open lease: free its slot, settle its tokens, record a failure.
+        Reads the clock first (a clock that raises changes nothing) and marks the lease
+        released last. Returns (now, horizon), or None for a lease already settled."""
+        now, horizon = self.begin()
+        if not lease.open:
+            return None
+        gates = lease.gates
+        if gates[0].retired:  # granted before a reconfiguration: settle what was kept
+            gates = forward(gates)
+        # A deployment that a reconfiguration removed records no failure.
+        failing = failed and gates and isinstance(gates[-1], DeploymentState)
+        if failing:
+            self._record_failure(gates[-1], now, retry_after)  # type: ignore[arg-type]
+        settle(gates, lease.tokens, tokens, now, horizon, self.wake)
+        if failing:
+            self.wake.refresh(gates[-1], horizon)
+        lease.open = False
+        self.version += 1
+        return now, horizon
+
+    def fold(self, trip: Trip, moment: Moment, undo: Callable[[], None]) -> bool:
+        """Apply a backend's trip (its reply changes the view) and bump the version."""
+        try:
+            return trip.apply(moment, undo)
+        finally:
+            self.version += 1
+
+    def reconfigure(self, tree: Tree, now: float, horizon: float) -> None:
+        """Carry the state into ``tree`` (built and validated) and make it the live one."""
+        self.wake.drain(horizon)
+        self.wake = Wakeups()
+        transfer(self.tree, tree, now, horizon, self.wake)
+        self.tree = tree
+        self.refusals.clear()
+        self.version += 1
+
+    def _record_failure(
+        self, deployment: DeploymentState, now: float, retry_after: float | None
+    ) -> None:
+        if retry_after is not None:
+            until = now + retry_after
+        else:
+            fails = deployment.failures
+            fails.append(now)
+            while fails and fails[0] <= now - FAILURE_WINDOW:
+                fails.popleft()
+            if len(fails) <= self.allowed_fails:
+                return
+            until = now + self.cooldown_time
+        if until > deployment.cooling_until:
+            deployment.cooling_until = until
+
+
+class MemoryState:
+    """The default backend: limits live in this process only, so the view's commit is
+    final and nothing is ever sent anywhere."""
+
+    __slots__ = ()
+    shared = False
+    retries = 0
+
+    def bind(self, tree: Tree, host: Host) -> None:
+        pass
+
+    def map(self, tree: Tree) -> None:
+        pass
+
+    def commit(self, lease: Lease, now: float) -> Trip | None:
+        return None
+
+    def refresh(self, root: GroupState, now: float) -> Trip | None:
+        return None
+
+    def settle(
+        self,
+        lease: Lease,
+        tokens: float | None,
+        retry_after: float | None,
+        failed: bool,
+        now: float,
+    ) -> Trip | None:
+        return None
+
+    def __repr__(self) -> str:
+        return "<MemoryState>"
+
+
+def _is_a_backend(state: MemoryState) -> StateBackend:  # mypy checks the protocol here
+    return state

@@ -1,0 +1,155 @@
+"""The pieces of a Redis round trip: each gate's keys and arguments (:class:`Remote`), a
+release waiting to be delivered (:class:`Pending`), the trip itself (:class:`RedisTrip`,
+a ``state.base.Trip``) and the counters (:class:`RedisStats`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ratetree.core.buckets import NEVER
+from ratetree.core.gates import Gate
+from ratetree.core.leases import Lease
+from ratetree.state.base import Moment
+
+
+class RedisStats:
+    """Counters of one :class:`RedisState`, for metrics and tests."""
+
+    __slots__ = (
+        "dropped",
+        "queued",
+        "redelivered",
+        "refused",
+        "round_trips",
+        "syncs",
+        "unavailable",
+    )
+
+    def __init__(self) -> None:
+        #: scripts that completed (commits, settles, reads, redeliveries)
+        self.round_trips = 0
+        #: commits Redis refused because other replicas had taken the capacity
+        self.refused = 0
+        #: subtree reads after the local view refused
+        self.syncs = 0
+        #: operations that found Redis unreachable
+        self.unavailable = 0
+        #: releases and failures that could not be delivered and were queued
+        self.queued = 0
+        #: queued releases delivered later
+        self.redelivered = 0
+        #: queued releases given up because the queue was full (reported in the log)
+        self.dropped = 0
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)}" for k in self.__slots__)
+        return f"RedisStats({fields})"
+
+
+class Remote:
+    """One gate as the scripts see it: its keys and its descriptor arguments."""
+
+    __slots__ = ("args", "buckets", "fails", "item", "keys")
+
+    def __init__(self, item: Gate, base: str, name: str) -> None:
+        self.item = item
+        self.keys = (f"{base}h:{name}", f"{base}b:{name}")
+        self.fails = f"{base}f:{name}"
+        self.buckets = (*item.req, *item.tok)
+        cap = 0 if item.max_parallel == NEVER else int(item.max_parallel)
+        args = [str(cap), str(len(self.buckets))]
+        seen: set[str] = set()
+        for kind, bucket in [("r", b) for b in item.req] + [("t", b) for b in item.tok]:
+            # Named by kind and period, so a changed capacity keeps the bucket's state.
+            field = f"{kind}{bucket.period!r}"
+            while field in seen:
+                field += "'"
+            seen.add(field)
+            args += [field, kind, repr(bucket.interval), repr(bucket.period)]
+            args.append(repr(float(bucket.capacity)))
+        self.args = args
+
+
+class Pending:
+    """A release or failure that Redis did not receive yet."""
+
+    __slots__ = ("at", "diff", "gates", "late", "lease_id", "mode", "retry_after")
+
+    def __init__(
+        self,
+        gates: list[Remote],
+        lease_id: str,
+        diff: float,
+        mode: str,
+        retry_after: float,
+        at: float,
+    ) -> None:
+        self.gates = gates
+        self.lease_id = lease_id
+        self.diff = diff
+        self.mode = mode  # '' release, 'r' fail with retry_after, 'p' fail under the policy
+        self.retry_after = retry_after
+        self.at = at
+        self.late = False  # its first delivery failed
+
+
+COMMIT_TRIP, READ_TRIP, FLUSH = "commit", "read", "flush"
+Call = Callable[[], list[Any]]
+
+
+class RedisTrip:
+    """One round trip (a ``state.base.Trip``): queued releases first, then one script.
+    Prepared under the scheduler's lock; ``run`` talks to Redis with the lock free and
+    keeps what happened; ``apply`` hands that to the state, under the lock again."""
+
+    __slots__ = (
+        "delivered",
+        "error",
+        "errors",
+        "gates",
+        "group",
+        "kind",
+        "land",
+        "lease",
+        "lease_id",
+        "main",
+        "reply",
+        "sends",
+        "sent",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        sends: list[tuple[Pending, Call]],
+        main: Call | None,
+        errors: tuple[type[Exception], ...],
+        land: Callable[[RedisTrip, Moment, Callable[[], None]], bool],
+    ) -> None:
+        self.kind = kind
+        self.sends = sends
+        self.main = main
+        self.errors = errors
+        self.land = land
+        self.delivered: list[list[Any]] = []
+        self.reply: list[Any] = []
+        self.error: Exception | None = None
+        self.sent = False
+        self.gates: list[Remote] = []
+        self.lease: Lease | None = None
+        self.lease_id = ""
+        self.group = ""
+
+    def run(self) -> None:
+        try:
+            for _, send in self.sends:
+                self.delivered.append(send())
+            if self.main is not None:
+                self.sent = True
+                self.reply = self.main()
+        except Exception as exc:  # kept for apply, which runs under the lock
+            self.error = exc
+
+    def apply(self, moment: Moment, undo: Callable[[], None]) -> bool:
+        return self.land(self, moment, undo)
