@@ -46,7 +46,7 @@ class LockProbingRedis(redis.Redis):
             probe.start()
             probe.join(PROBE_LIMIT)
             assert not probe.is_alive(), f"{args[0]!r} sent under the scheduler's lock"
-        return super().execute_command(*args, **options)
+        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
 
 def _spec(*ids: str) -> TreeSpec:
@@ -58,7 +58,7 @@ def _spec(*ids: str) -> TreeSpec:
 
 
 def _replica(server: RedisServer, prefix: str, clock: FakeClock) -> tuple[Scheduler, Any]:
-    client = LockProbingRedis.from_url(server.url)
+    client = LockProbingRedis(connection_pool=redis.ConnectionPool.from_url(server.url))
     state = RedisState(client, prefix=prefix, clock=clock, sync_interval=0.0)
     scheduler = Scheduler(_spec("d1", "d2"), clock=clock, state=state)
     client.scheduler = scheduler
