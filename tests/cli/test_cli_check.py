@@ -60,16 +60,22 @@ def test_reference_and_group_limits_and_aliases_are_shown(
     assert "alias h -> top (hidden)" in out
 
 
-def test_a_reference_carrying_provider_keys_is_warned_about_with_its_line(
+def test_an_entry_naming_a_group_with_provider_keys_is_a_deployment_and_warned_about(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model_list = [entry("leaf", "p/x"), entry("top", "leaf", api_key="sk-1", api_base="http://h")]
+    model_list = [
+        entry("leaf", "p/x"),
+        entry("top", "leaf", info={"id": "1"}, api_key="sk-1", api_base="http://h"),
+    ]
     result = run(capsys, "check", write(tmp_path / "c.yaml", model_list))
     assert result.status == 0
+    assert "└── leaf  weight 1  [id 1]" in result.out  # a deployment calling model "leaf"
     warning = result.err.strip()
     assert warning.startswith("warning: ")
-    assert ":4: model_list[1] ('top'): refers to group 'leaf'" in warning  # the 2nd entry
-    assert "api_key, api_base" in warning
+    assert ":4: model_list[1] ('top'): model 'leaf' names group 'leaf'" in warning  # 2nd entry
+    assert "litellm_params.api_key, litellm_params.api_base, model_info.id" in warning
+    assert "so it is a deployment" in warning
+    assert "keep only max_parallel_requests, model, order, rpm, tpm, weight" in warning
     assert len(result.err.splitlines()) == 1
 
 

@@ -102,7 +102,7 @@ def test_model_info_that_is_not_a_mapping_is_rejected():
         ("rpm", "0/minute"),
         ("max_parallel_requests", 0),
         ("max_parallel_requests", 2.5),
-        ("max_parallel_requests", "4"),
+        ("max_parallel_requests", "four"),
     ],
 )
 def test_bad_limit_is_rejected_naming_entry_key_and_value(key: str, value: object):

@@ -10,13 +10,11 @@ import random
 from collections.abc import Iterator, Mapping
 
 from ratetree.cli.config_file import ConfigFile
+from ratetree.config.values import ROUTING_KEYS, non_routing_keys
 from ratetree.core.explain import Explanation
 from ratetree.core.specs import Deployment, Group, Limits, TreeSpec
 from ratetree.scheduler import Scheduler
 from ratetree.testing import FakeClock
-
-# Keys that only make sense on a call to a provider; a reference entry never makes one.
-PROVIDER_KEYS = ("api_key", "api_base", "api_version")
 
 
 def root_groups(spec: TreeSpec) -> list[str]:
@@ -80,22 +78,23 @@ def render_tree(spec: TreeSpec) -> str:
 def _reference_warnings(config: ConfigFile, spec: TreeSpec) -> Iterator[str]:
     names = {g.name for g in spec.groups}
     for index, entry in enumerate(config.model_list):
-        group, params = entry["model_name"], entry["litellm_params"]
-        model = params["model"]
-        target = spec.aliases.get(model, model)
+        group, model = entry["model_name"], entry["litellm_params"]["model"]
+        target = spec.aliases.get(model, model) if isinstance(model, str) else None
         if target == group or target not in names:
-            continue  # a deployment
+            continue  # a deployment of a model no group is named after
         where = f"{config.where(f'model_list[{index}]')}: model_list[{index}] ({group!r})"
-        if model in spec.aliases:
+        extra = non_routing_keys(entry)
+        if extra:
+            yield (
+                f"{where}: model {model!r} names group {target!r}, but the entry also sets "
+                f"{', '.join(extra)}, so it is a deployment calling model {model!r} (as "
+                f"LiteLLM reads it); to make it a reference to the group, keep only "
+                f"{', '.join(sorted(ROUTING_KEYS))}"
+            )
+        elif model in spec.aliases:
             yield (
                 f"{where}: model {model!r} is an alias of group {target!r}, so this entry "
                 f"is a reference to that group, not a deployment"
-            )
-        extra = [key for key in PROVIDER_KEYS if key in params]
-        if extra:
-            yield (
-                f"{where}: refers to group {target!r} but also sets {', '.join(extra)}, "
-                f"which a reference never uses"
             )
 
 
@@ -118,8 +117,9 @@ def _hidden_alias_warnings(spec: TreeSpec) -> Iterator[str]:
 
 
 def warnings(config: ConfigFile, spec: TreeSpec) -> list[str]:
-    """Entries of a valid config that may not do what they seem to: an empty model_list, a
-    reference that carries provider keys, an alias that turns an entry into a reference, a
+    """Entries of a valid config that may not do what they seem to: an empty model_list, an
+    entry naming a group that is a deployment because it carries more than routing keys,
+    an alias that turns an entry into a reference, a
     group that only a hidden alias leads to."""
     empty = [] if spec.groups else [f"{config.name}: the model_list is empty"]
     return [*empty, *_reference_warnings(config, spec), *_hidden_alias_warnings(spec)]

@@ -1,0 +1,111 @@
+"""Single values in a LiteLLM config, read the way LiteLLM reads them.
+
+LiteLLM's proxy replaces an ``os.environ/NAME`` string with that variable when it loads
+the config, and pydantic's lax mode turns ``rpm: "30"`` into the integer 30. A limit can
+sit in three places on an entry; LiteLLM's usage-based strategies and its rate-limit
+pre-call check look at the entry's top level, then ``litellm_params``, then ``model_info``
+(``router_strategy/lowest_tpm_rpm_v2.py``, ``pre_call_checks/model_rate_limit_check.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from ratetree.core.validate import show
+from ratetree.errors import ConfigError
+
+ENV_PREFIX = "os.environ/"
+
+#: The keys a reference entry may carry: what ratetree reads to route, nothing a provider uses.
+ROUTING_KEYS = frozenset({"model", "rpm", "tpm", "order", "weight", "max_parallel_requests"})
+#: Keys of an entry itself (beside litellm_params) that a reference may carry.
+_ENTRY_KEYS = frozenset({"model_name", "litellm_params", "model_info", "rpm", "tpm"})
+# order is not here: check_order reads strings itself, and names the value as written.
+_NUMERIC_KEYS = frozenset({"rpm", "tpm", "max_parallel_requests"})
+
+
+def from_environment(value: object, what: str, environ: Mapping[str, str]) -> object:
+    """``value``, or the variable it names when it is ``os.environ/NAME``.
+
+    Raises ConfigError naming ``what`` and the variable when it is not set (LiteLLM would
+    quietly read None there, which for a limit means no limit at all).
+    """
+    if isinstance(value, str) and value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        try:
+            return environ[name]
+        except KeyError:
+            raise ConfigError(
+                f"{what} {show(value)}: environment variable {name!r} is not set"
+            ) from None
+    return value
+
+
+def as_number(value: object) -> object:
+    """A string holding a finite number becomes that number (``"30"`` -> 30,
+    ``"2.5"`` -> 2.5), as pydantic's lax mode reads it; anything else is left alone, so a
+    rate string such as ``"30/minute"`` stays a string."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return value
+    return number if math.isfinite(number) else value
+
+
+def read_value(value: object, what: str, environ: Mapping[str, str]) -> object:
+    """One routing value as LiteLLM sees it: environment first, then numeric strings.
+
+    A string ``weight`` stays a string (LiteLLM's simple-shuffle raises on it), so the
+    weight check refuses it. Raises ConfigError for an unset environment variable.
+    """
+    value = from_environment(value, what, environ)
+    key = what.rsplit(".", 1)[-1]
+    if key in _NUMERIC_KEYS:
+        return as_number(value)
+    return value
+
+
+def _mapping(value: object) -> Mapping[object, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def entry_value(raw: Mapping[object, object], key: str, environ: Mapping[str, str]) -> object:
+    """``key`` of a model_list entry, from where LiteLLM takes it.
+
+    ``rpm`` and ``tpm``: the entry's top level, then ``litellm_params``, then ``model_info``;
+    every other key: ``litellm_params``, then ``model_info``. The first place that holds a
+    value other than None wins. Raises ConfigError for an unset environment variable.
+    """
+    places: tuple[tuple[str, Mapping[object, object]], ...] = (
+        ("litellm_params", _mapping(raw.get("litellm_params"))),
+        ("model_info", _mapping(raw.get("model_info"))),
+    )
+    if key in ("rpm", "tpm"):
+        places = (("", raw), *places)
+    for place, mapping in places:
+        value = mapping.get(key)
+        if value is not None:
+            return read_value(value, f"{place}.{key}" if place else key, environ)
+    return None
+
+
+def non_routing_keys(raw: Mapping[object, object]) -> list[str]:
+    """What makes an entry whose model names a group a deployment rather than a reference:
+    every key outside the routing keys, as ``litellm_params.region_name``, ``model_info.id``
+    or a key of the entry itself. Empty for an entry that can be a reference."""
+    found = [show(k) for k in raw if k not in _ENTRY_KEYS]
+    for place in ("litellm_params", "model_info"):
+        found += [
+            f"{place}.{k}" if isinstance(k, str) else f"{place}[{show(k)}]"
+            for k in _mapping(raw.get(place))
+            if k not in ROUTING_KEYS or (place == "model_info" and k == "model")
+        ]
+    return found
