@@ -4,9 +4,10 @@ flatten a LiteLLM config before deploying it."""
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn, TextIO
 
 import yaml
@@ -173,8 +174,8 @@ def _known(scheduler: Scheduler, config: ConfigFile, group: str) -> None:
         )
 
 
-def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = read_config(args.config)
+def _check(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
+    config = read_config(args.config, environ)
     spec = config.spec()
     counts = [
         (len(spec.groups), "group", "groups"),
@@ -189,8 +190,8 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return OK
 
 
-def _explain(args: argparse.Namespace, out: TextIO) -> int:
-    config = read_config(args.config)
+def _explain(args: argparse.Namespace, out: TextIO, environ: Mapping[str, str]) -> int:
+    config = read_config(args.config, environ)
     scheduler, _ = _scheduler(config)
     _known(scheduler, config, args.group)
     print(scheduler.explain(args.group, tokens=args.tokens), file=out)
@@ -226,8 +227,10 @@ def _arrivals(
     return arrivals, duration, groups, source
 
 
-def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = read_config(args.config)
+def _simulate(
+    args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]
+) -> int:
+    config = read_config(args.config, environ)
     # The scheduler draws from its own generator, so the arrivals do not shift with it.
     scheduler, clock = _scheduler(config, args.seed + 1)
     arrivals, duration, groups, source = _arrivals(args, scheduler)
@@ -266,8 +269,8 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return OK
 
 
-def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = read_config(args.config)
+def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
+    config = read_config(args.config, environ)
     spec = config.spec()
     flat = flat_model_list(spec)
     document = (
@@ -290,22 +293,24 @@ def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+    ``os.environ/NAME`` values in configs are read from ``environ`` (default os.environ).
 
     Every expected error is printed as one line on stderr; see EPILOG for the statuses.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     out, err = sys.stdout, sys.stderr
+    environ = os.environ if environ is None else environ
     try:
         if args.command == "check":
-            return _check(args, out, err)
+            return _check(args, out, err, environ)
         if args.command == "explain":
-            return _explain(args, out)
+            return _explain(args, out, environ)
         if args.command == "simulate":
-            return _simulate(args, out, err)
-        return _flatten(args, out, err)
+            return _simulate(args, out, err, environ)
+        return _flatten(args, out, err, environ)
     except ConfigError as error:
         print(f"ratetree {args.command}: {error}", file=err)
         return INVALID
