@@ -3,6 +3,7 @@ and exit status 1 with the ConfigError text for an invalid one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,23 @@ def test_a_reference_cycle_is_invalid(tmp_path: Path, capsys: pytest.CaptureFixt
     assert result.status == 1
     assert "model_list[3] (model_name 'b'): reference to 'a' closes a cycle" in result.err
     assert len(result.err.splitlines()) == 1
+
+
+def test_check_lists_wildcards_in_the_order_they_are_tried_and_simulate_sends_to_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_list = [
+        entry("*", "*"),
+        entry("openai/*", "openai/*", rpm=6),
+        entry("openai/gpt-4o", "openai/gpt-4o"),
+    ]
+    config = write(tmp_path / "c.yaml", model_list)
+    out = run(capsys, "check", config).out
+    assert out.endswith(
+        "wildcards, tried in this order for a name no group or alias has:\n  openai/*\n  *\n"
+    )
+    result = run(capsys, "simulate", config, "--group", "openai/o3", "--format", "json")
+    assert result.status == 0, result.err
+    admitted = {d["label"]: d["admitted"] for d in json.loads(result.out)["deployments"]}
+    assert 30 <= admitted["openai/*"] <= 6 + 30  # a full bucket, then 6 a minute for 5
+    assert admitted["*"] == admitted["openai/gpt-4o"] == 0

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 
 from ratetree.cli.config_file import ConfigFile
 from ratetree.config.values import ROUTING_KEYS, non_routing_keys
+from ratetree.core.build import Tree
 from ratetree.core.explain import Explanation
 from ratetree.core.specs import Deployment, Group, Limits, TreeSpec
 from ratetree.scheduler import Scheduler
@@ -72,6 +73,10 @@ def render_tree(spec: TreeSpec) -> str:
         out.extend(_lines(scheduler.explain(name), group, groups, deployments, ""))
     for alias, target in spec.aliases.items():
         out.append(f"alias {alias} -> {target}" + (" (hidden)" if alias in spec.hidden else ""))
+    wildcards = [group.name for _, group in Tree(spec).patterns]
+    if wildcards:
+        out.append("wildcards, tried in this order for a name no group or alias has:")
+        out.extend(f"  {name}" for name in wildcards)
     return "\n".join(out)
 
 
@@ -80,8 +85,8 @@ def _reference_warnings(config: ConfigFile, spec: TreeSpec) -> Iterator[str]:
     for index, entry in enumerate(config.model_list):
         group, model = entry["model_name"], entry["litellm_params"]["model"]
         target = spec.aliases.get(model, model) if isinstance(model, str) else None
-        if target == group or target not in names:
-            continue  # a deployment of a model no group is named after
+        if target == group or target not in names or "*" in model:
+            continue  # a deployment of a model no group is named after, or a wildcard
         where = f"{config.where(f'model_list[{index}]')}: model_list[{index}] ({group!r})"
         extra = non_routing_keys(entry)
         if extra:

@@ -25,6 +25,7 @@ from ratetree.cli.simulate import (
     simulate,
     uniform_arrivals,
 )
+from ratetree.core.build import Tree
 from ratetree.errors import ConfigError, UnknownGroup
 from ratetree.scheduler import Scheduler
 from ratetree.testing import FakeClock
@@ -164,14 +165,17 @@ def _scheduler(config: ConfigFile, seed: int = 0) -> tuple[Scheduler, FakeClock]
     return Scheduler(config.spec(), clock=clock, rng=random.Random(seed)), clock
 
 
-def _known(scheduler: Scheduler, config: ConfigFile, group: str) -> None:
+def _known(scheduler: Scheduler, config: ConfigFile, groups: Sequence[str]) -> None:
+    """Raise _Usage for the first of ``groups`` that no group, alias or wildcard takes."""
     spec = scheduler.spec
-    if group not in scheduler.groups and group not in spec.aliases:
-        aliases = f"; aliases: {', '.join(spec.aliases)}" if spec.aliases else ""
-        raise _Usage(
-            f"unknown group {group!r} in {config.name} "
-            f"(groups: {', '.join(scheduler.groups)}{aliases})"
-        )
+    tree = Tree(spec)
+    for group in groups:
+        if tree.lookup(group) is None:
+            aliases = f"; aliases: {', '.join(spec.aliases)}" if spec.aliases else ""
+            raise _Usage(
+                f"unknown group {group!r} in {config.name} "
+                f"(groups: {', '.join(scheduler.groups)}{aliases})"
+            )
 
 
 def _check(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
@@ -193,7 +197,7 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[
 def _explain(args: argparse.Namespace, out: TextIO, environ: Mapping[str, str]) -> int:
     config = read_config(args.config, environ)
     scheduler, _ = _scheduler(config)
-    _known(scheduler, config, args.group)
+    _known(scheduler, config, [args.group])
     print(scheduler.explain(args.group, tokens=args.tokens), file=out)
     return OK
 
@@ -234,8 +238,7 @@ def _simulate(
     # The scheduler draws from its own generator, so the arrivals do not shift with it.
     scheduler, clock = _scheduler(config, args.seed + 1)
     arrivals, duration, groups, source = _arrivals(args, scheduler)
-    for group in groups:
-        _known(scheduler, config, group)
+    _known(scheduler, config, groups)
 
     progress = None
     if err.isatty():

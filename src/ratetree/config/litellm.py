@@ -278,8 +278,14 @@ class _Builder:
         """The group ``entry`` refers to, or None when it is a deployment."""
         target = self.aliases.get(entry.model, entry.model)
         # `model_name: gpt-4o` with `model: gpt-4o` is a deployment, not a self-reference;
-        # so is an entry with provider parameters or an id, which LiteLLM calls directly.
-        if target == entry.group or target not in self.groups or entry.provider_keys:
+        # so is an entry with provider parameters or an id, which LiteLLM calls directly,
+        # and a wildcard model (`openai/*`), which LiteLLM fills in from the request.
+        if (
+            target == entry.group
+            or target not in self.groups
+            or entry.provider_keys
+            or "*" in entry.model
+        ):
             return None
         return target
 
