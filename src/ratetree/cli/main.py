@@ -14,8 +14,8 @@ import yaml
 
 from ratetree import __version__
 from ratetree.cli.check import render_tree, root_groups, warnings
-from ratetree.cli.config_file import ConfigFile, read_config
-from ratetree.cli.flatten import flat_model_list, limited_references
+from ratetree.cli.config_file import SECTION, ConfigFile, read_config
+from ratetree.cli.flatten import flat_model_list, flatten_warnings
 from ratetree.cli.report import as_csv, as_json, plot, table
 from ratetree.cli.simulate import (
     Arrival,
@@ -277,7 +277,9 @@ def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mappin
     spec = config.spec()
     flat = flat_model_list(spec)
     document = (
-        flat if isinstance(config.document, list) else {**config.document, "model_list": flat}
+        flat
+        if isinstance(config.document, list)
+        else {**{k: v for k, v in config.document.items() if k != SECTION}, "model_list": flat}
     )
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     if args.output is None:
@@ -285,14 +287,8 @@ def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mappin
     else:
         with open(args.output, "w", encoding="utf-8") as file:
             file.write(text)
-    print(
-        f"warning: each of the {len(flat)} copies gets its own rpm/tpm budget, so a provider "
-        f"reached through several groups can get more than its limits; order is ranked along "
-        f"each path, not inside each sub-group",
-        file=err,
-    )
-    for dropped in limited_references(spec):
-        print(f"warning: the flat config has no place for the limits of {dropped}", file=err)
+    for warning in flatten_warnings(config, spec):
+        print(f"warning: {warning}", file=err)
     return OK
 
 
