@@ -35,3 +35,13 @@ def plain_router(
         params.setdefault("custom_llm_provider", "openai")
         entries.append({**item, "litellm_params": params})
     return litellm.Router(model_list=entries, **(router_settings or {}))
+
+
+def deployment_ids(router: Any) -> list[str]:
+    """Every deployment id the Router registered."""
+    return list(router.registry().names(kind="ids"))
+
+
+def deployments(router: Any, model_name: str) -> list[dict[str, Any]]:
+    """The deployments the Router holds for ``model_name``."""
+    return list(router.registry().deployments(model_name) or [])

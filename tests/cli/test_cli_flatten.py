@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from clirun import entry, run, write
 from examples import readme_model_list
-from plain_router import plain_router
+from plain_router import deployment_ids, deployments, plain_router
 from ratetree import Scheduler, TreeSpec, load_litellm
 from ratetree.cli.flatten import flat_model_list
 
@@ -248,6 +248,6 @@ def test_flattened_configs_load_in_a_real_litellm_router(
     result = run(capsys, "flatten", write(tmp_path / "c.yaml", document))
     flat = yaml.safe_load(result.out)
     router = plain_router(flat["model_list"], flat["router_settings"])
-    assert len(router.get_model_ids()) == len(flat["model_list"])
-    rpms = sorted(d["litellm_params"].get("rpm") or 0 for d in router.get_model_list("c"))
+    assert len(deployment_ids(router)) == len(flat["model_list"])
+    rpms = sorted(d["litellm_params"].get("rpm") or 0 for d in deployments(router, "c"))
     assert rpms == [300]
