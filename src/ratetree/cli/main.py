@@ -16,7 +16,7 @@ from ratetree import __version__
 from ratetree.cli.check import render_tree, root_groups, warnings
 from ratetree.cli.config_file import SECTION, ConfigFile, read_config
 from ratetree.cli.flatten import flat_model_list, flatten_warnings
-from ratetree.cli.report import as_csv, as_json, plot, table
+from ratetree.cli.report import as_csv, as_json, check_plot, plot, table
 from ratetree.cli.simulate import (
     Arrival,
     TraceError,
@@ -40,7 +40,8 @@ exit status:
   0  success (check: the config is valid; warnings do not change this)
   1  the config is invalid: bad YAML, or a ConfigError (the message says where)
   2  usage error: bad arguments, a file that cannot be read, an unknown group,
-     a bad trace file, a token count no path can hold, or --plot without matplotlib
+     a bad trace file, a token count no path can hold, or a --plot FILE that
+     cannot be written (no matplotlib, not .png/.svg/.pdf, no such folder)
 """
 
 
@@ -150,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--format", choices=("table", "json", "csv"), default="table")
     sim.add_argument(
         "--plot",
-        metavar="FILE.png",
-        help="draw admitted requests per minute (needs ratetree[plot])",
+        metavar="FILE",
+        help="draw admitted requests per minute and each rpm ceiling to a .png, .svg or "
+        ".pdf (needs ratetree[plot]; checked before the run)",
     )
 
     flatten = command("flatten", "write the equivalent flat model_list plain LiteLLM accepts")
@@ -234,6 +236,11 @@ def _arrivals(
 def _simulate(
     args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]
 ) -> int:
+    if args.plot is not None:
+        try:
+            check_plot(args.plot)  # before the run: a long one should not end in this error
+        except ImportError:
+            raise _Usage("--plot needs matplotlib: pip install 'ratetree[plot]'") from None
     config = read_config(args.config, environ)
     # The scheduler draws from its own generator, so the arrivals do not shift with it.
     scheduler, clock = _scheduler(config, args.seed + 1)
@@ -259,16 +266,14 @@ def _simulate(
     )
     if args.format == "json":
         run = {k: v for k, v in vars(args).items() if k not in ("command", "format", "plot")}
-        print(as_json(result, {**run, "config": config.name, "groups": groups}), file=out)
+        run.update(config=config.name, groups=groups, duration=duration)  # what was run
+        print(as_json(result, run), file=out)
     elif args.format == "csv":
-        out.write(as_csv(result))
+        out.write(as_csv(result, title))
     else:
         print(table(result, title), file=out)
     if args.plot is not None:
-        try:
-            plot(result, args.plot, title)
-        except ImportError:
-            raise _Usage("--plot needs matplotlib: pip install 'ratetree[plot]'") from None
+        plot(result, args.plot, title)
     return OK
 
 
@@ -292,6 +297,18 @@ def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mappin
     return OK
 
 
+def _silence(out: TextIO) -> None:
+    """Point ``out``'s file descriptor at /dev/null, so that flushing it at exit does not
+    raise BrokenPipeError again (the recipe in Python's signal module docs)."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture buffer)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status.
     ``os.environ/NAME`` values in configs are read from ``environ`` (default os.environ).
@@ -310,6 +327,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if args.command == "simulate":
             return _simulate(args, out, err, environ)
         return _flatten(args, out, err, environ)
+    except BrokenPipeError:
+        # The reader went away (``ratetree simulate | head -1``): what it wanted it got.
+        _silence(out)
+        return OK
     except ConfigError as error:
         print(f"ratetree {args.command}: {error}", file=err)
         return INVALID
