@@ -176,3 +176,25 @@ def test_check_lists_wildcards_in_the_order_they_are_tried_and_simulate_sends_to
     admitted = {d["label"]: d["admitted"] for d in json.loads(result.out)["deployments"]}
     assert 30 <= admitted["openai/*"] <= 6 + 30  # a full bucket, then 6 a minute for 5
     assert admitted["*"] == admitted["openai/gpt-4o"] == 0
+
+
+def test_keys_litellm_weighs_or_reads_elsewhere_are_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_list = [
+        entry("g", "p/a", {"weight": 3, "max_parallel_requests": 2}),
+        entry("g", "p/b", {"rpm": 10}),
+        entry("g", "p/c", {"rpm": 10}, rpm=20),  # litellm_params wins: both weigh by 20
+    ]
+    result = run(capsys, "check", write(tmp_path / "c.yaml", model_list))
+    assert result.status == 0
+    lines = [line.split(": model_list", 1)[1] for line in result.err.splitlines()]
+    assert lines == [
+        "[0]: model_info.weight is ignored (LiteLLM reads weight only from litellm_params, "
+        "and so does ratetree); move it there",
+        "[0]: model_info.max_parallel_requests is ignored (LiteLLM reads "
+        "max_parallel_requests only from litellm_params, and so does ratetree); move it there",
+        "[1]: ratetree's shuffle weighs this deployment by model_info.rpm, LiteLLM's "
+        "simple-shuffle does not; move it into litellm_params (or set weight) so both pick "
+        "alike",
+    ]

@@ -142,13 +142,14 @@ def test_order_accepts_integers_integer_strings_and_integral_floats(order: objec
 
 
 def test_settings_are_read_from_model_info_when_litellm_params_lacks_them():
+    # As LiteLLM reads them: rpm, tpm and order there, weight and max_parallel_requests not.
     info = {"rpm": 7, "tpm": 1000, "order": 3, "weight": 2, "max_parallel_requests": 2}
     spec = load_litellm([entry("g", "p/m", info=info)])
     (member,) = group(spec, "g").members
     dep = deployment(spec, member.target)
     assert member.order == 3
-    assert dep.weight == 2.0
-    assert dep.limits == Limits(rpm=7, tpm=1000, max_parallel_requests=2)
+    assert dep.weight is None
+    assert dep.limits == Limits(rpm=7, tpm=1000)
 
 
 def test_litellm_params_take_precedence_over_model_info():

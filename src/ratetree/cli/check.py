@@ -10,7 +10,7 @@ import random
 from collections.abc import Iterator, Mapping
 
 from ratetree.cli.config_file import ConfigFile
-from ratetree.config.values import ROUTING_KEYS, non_routing_keys
+from ratetree.config.values import PARAMS_ONLY, ROUTING_KEYS, non_routing_keys
 from ratetree.core.build import Tree
 from ratetree.core.explain import Explanation
 from ratetree.core.specs import Deployment, Group, Limits, TreeSpec
@@ -103,6 +103,36 @@ def _reference_warnings(config: ConfigFile, spec: TreeSpec) -> Iterator[str]:
             )
 
 
+def _weight_warnings(config: ConfigFile, spec: TreeSpec) -> Iterator[str]:
+    """Where ratetree's shuffle weights and LiteLLM's part: keys LiteLLM never weighs by."""
+    strategies = {g.name: g.strategy for g in spec.groups}
+    for index, entry in enumerate(config.model_list):
+        params, info = entry["litellm_params"], entry.get("model_info") or {}
+        where = f"{config.where(f'model_list[{index}]')}: model_list[{index}]"
+        for key in PARAMS_ONLY:
+            if info.get(key) is not None:
+                yield (
+                    f"{where}: model_info.{key} is ignored (LiteLLM reads {key} only from "
+                    f"litellm_params, and so does ratetree); move it there"
+                )
+        only_info = [
+            key
+            for key in ("rpm", "tpm")
+            if info.get(key) is not None and entry.get(key) is None and params.get(key) is None
+        ]
+        if (
+            only_info
+            and params.get("weight") is None
+            and strategies[entry["model_name"]] == "shuffle"
+        ):
+            keys = " and ".join(f"model_info.{key}" for key in only_info)
+            yield (
+                f"{where}: ratetree's shuffle weighs this deployment by {keys}, LiteLLM's "
+                f"simple-shuffle does not; move it into litellm_params (or set weight) so "
+                f"both pick alike"
+            )
+
+
 def _hidden_alias_warnings(spec: TreeSpec) -> Iterator[str]:
     included = {m.group for g in spec.groups for m in g.members if m.group is not None}
     visible: dict[str, list[str]] = {}
@@ -124,7 +154,12 @@ def _hidden_alias_warnings(spec: TreeSpec) -> Iterator[str]:
 def warnings(config: ConfigFile, spec: TreeSpec) -> list[str]:
     """Entries of a valid config that may not do what they seem to: an empty model_list, an
     entry naming a group that is a deployment because it carries more than routing keys,
-    an alias that turns an entry into a reference, a
+    an alias that turns an entry into a reference, a weight LiteLLM reads elsewhere, a
     group that only a hidden alias leads to."""
     empty = [] if spec.groups else [f"{config.name}: the model_list is empty"]
-    return [*empty, *_reference_warnings(config, spec), *_hidden_alias_warnings(spec)]
+    return [
+        *empty,
+        *_reference_warnings(config, spec),
+        *_weight_warnings(config, spec),
+        *_hidden_alias_warnings(spec),
+    ]
