@@ -7,17 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clirun import entry
 from ratetree.config.litellm import load_litellm
 from ratetree.config.values import as_number, non_routing_keys
 from ratetree.core.specs import Group, Limits, Member, Rate, TreeSpec
 from ratetree.errors import ConfigError
-
-
-def entry(name: str, model: str, info: dict[str, object] | None = None, **params: object) -> dict:
-    result: dict[str, object] = {"model_name": name, "litellm_params": {"model": model, **params}}
-    if info is not None:
-        result["model_info"] = info
-    return result
 
 
 def group(spec: TreeSpec, name: str) -> Group:

@@ -9,15 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clirun import entry
 from ratetree import NoCapacity, Scheduler
 from ratetree.config.litellm import load_litellm
 from ratetree.core.build import Tree
 from ratetree.testing import FakeClock
-
-
-def entry(name: str, model: str, **params: object) -> dict[str, object]:
-    return {"model_name": name, "litellm_params": {"model": model, **params}}
-
 
 MODEL_LIST = [
     entry("*", "openai/*", rpm=1),

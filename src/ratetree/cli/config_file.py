@@ -21,6 +21,7 @@ import yaml
 
 from ratetree.cli.includes import Parsed, merge_includes
 from ratetree.config.litellm import load_litellm
+from ratetree.config.values import refuse_unknown
 from ratetree.core.specs import TreeSpec
 from ratetree.core.validate import show
 from ratetree.errors import ConfigError
@@ -118,11 +119,7 @@ def _section(document: Mapping[Any, Any], name: str) -> Mapping[Any, Any]:
         return {}
     if not isinstance(settings, Mapping):
         raise ConfigError(f"{name}: {SECTION} {show(settings)} must be a mapping")
-    unknown = sorted(map(show, set(settings) - set(SECTION_KEYS)))
-    if unknown:
-        raise ConfigError(
-            f"{name}: {SECTION}: unknown keys {', '.join(unknown)}; use {', '.join(SECTION_KEYS)}"
-        )
+    refuse_unknown(f"{name}: {SECTION}", settings, SECTION_KEYS)
     return settings
 
 

@@ -21,7 +21,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from ratetree.config.values import entry_value, from_environment, non_routing_keys, read_value
+from ratetree.config.values import (
+    entry_value,
+    from_environment,
+    non_routing_keys,
+    read_value,
+    refuse_unknown,
+)
 from ratetree.core.graph import find_cycle, resolve_aliases
 from ratetree.core.specs import (
     Deployment,
@@ -211,11 +217,7 @@ def _parse_group_limits(
             values = {}
         if not isinstance(values, Mapping):
             raise ConfigError(f"{where}: {show(values)} must be a mapping of limits")
-        unknown = sorted(map(show, set(values) - set(_LIMIT_KEYS)))
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown keys {', '.join(unknown)}; use {', '.join(_LIMIT_KEYS)}"
-            )
+        refuse_unknown(where, values, _LIMIT_KEYS)
         with _blame(where):
             read = {str(k): read_value(v, str(k), environ) for k, v in values.items()}
         result[name] = _limits(read, where)

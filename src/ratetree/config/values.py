@@ -14,7 +14,7 @@ Measured on LiteLLM 1.110.2's Router (simple-shuffle, 300 picks): ``order`` in
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from ratetree.core.validate import show
 from ratetree.errors import ConfigError
@@ -29,6 +29,14 @@ PARAMS_ONLY = ("weight", "max_parallel_requests")
 _ENTRY_KEYS = frozenset({"model_name", "litellm_params", "model_info", "rpm", "tpm"})
 # order is not here: check_order reads strings itself, and names the value as written.
 _NUMERIC_KEYS = frozenset({"rpm", "tpm", "max_parallel_requests"})
+
+
+def refuse_unknown(where: str, keys: Iterable[object], allowed: Iterable[str]) -> None:
+    """Raise ConfigError naming the keys outside ``allowed``, and the ones to use."""
+    allowed = tuple(allowed)
+    unknown = sorted(map(show, set(keys) - set(allowed)))
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {', '.join(unknown)}; use {', '.join(allowed)}")
 
 
 def from_environment(value: object, what: str, environ: Mapping[str, str]) -> object:
