@@ -118,9 +118,9 @@ def test_a_warning_says_each_copy_gets_its_own_budget_and_names_dropped_limits(
     )
     assert copies == 10  # of which 'p/z' has one copy, the other 9 are of p/x and p/y
     assert lines[0] == (
-        "warning: 2 deployment(s) reached through several paths became 9 copies, each with "
-        "its own rpm/tpm budget, so a provider can get more than its limits; order is ranked "
-        "along each path, not inside each sub-group"
+        "warning: each of the 9 copies gets its own rpm/tpm budget, so a provider reached "
+        "through several groups can get more than its limits; order is ranked along each "
+        "path, not inside each sub-group"
     )
     assert lines[1:] == [
         "warning: the flat config has no place for the limits of reference 'top' -> 'mid' "
@@ -247,7 +247,7 @@ def test_flattened_configs_load_in_a_real_litellm_router(
     }
     result = run(capsys, "flatten", write(tmp_path / "c.yaml", document))
     flat = yaml.safe_load(result.out)
-    router = plain_router(flat["model_list"], flat["router_settings"])
-    assert len(deployment_ids(router)) == len(flat["model_list"])
-    rpms = sorted(d["litellm_params"].get("rpm") or 0 for d in deployments(router, "c"))
+    with plain_router(flat["model_list"], flat["router_settings"]) as router:
+        assert len(deployment_ids(router)) == len(flat["model_list"])
+        rpms = sorted(d["litellm_params"].get("rpm") or 0 for d in deployments(router, "c"))
     assert rpms == [300]

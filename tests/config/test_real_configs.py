@@ -83,8 +83,8 @@ def test_check_simulate_and_flatten_succeed_and_the_flat_config_loads_in_a_route
     flat = run(capsys, "flatten", path, environ=ENVIRON)
     assert flat.status == 0, flat.err
     document = yaml.safe_load(flat.out)
-    router = plain_router(document["model_list"], document.get("router_settings"), ENVIRON)
-    assert len(deployment_ids(router)) == len(document["model_list"])
+    with plain_router(document["model_list"], document.get("router_settings"), ENVIRON) as router:
+        assert len(deployment_ids(router)) == len(document["model_list"])
 
 
 def test_the_shapes_read_as_litellm_reads_them(capsys: pytest.CaptureFixture[str]):

@@ -155,14 +155,13 @@ def flat_model_list(spec: TreeSpec) -> list[dict[str, Any]]:
     return out
 
 
-def copied(spec: TreeSpec) -> tuple[int, int]:
-    """(deployments with more than one copy, copies of them in all): what gets a budget
-    per copy instead of one shared budget."""
+def copied(spec: TreeSpec) -> int:
+    """How many flat entries copy a deployment that has more than one: the copies that
+    get a budget each instead of one shared budget (0 when nothing was copied)."""
     counts: dict[str, int] = {}
     for _, _, deployment_id, _ in _ranked_paths(spec):
         counts[deployment_id] = counts.get(deployment_id, 0) + 1
-    several = [n for n in counts.values() if n > 1]
-    return len(several), sum(several)
+    return sum(n for n in counts.values() if n > 1)
 
 
 def limited_references(spec: TreeSpec) -> list[str]:
@@ -181,12 +180,12 @@ def limited_references(spec: TreeSpec) -> list[str]:
 def flatten_warnings(config: ConfigFile, spec: TreeSpec) -> list[str]:
     """What the flat config of ``spec`` (read from ``config``) cannot say."""
     out = []
-    deployments, copies = copied(spec)
-    if deployments:
+    copies = copied(spec)
+    if copies:
         out.append(
-            f"{deployments} deployment(s) reached through several paths became {copies} "
-            f"copies, each with its own rpm/tpm budget, so a provider can get more than its "
-            f"limits; order is ranked along each path, not inside each sub-group"
+            f"each of the {copies} copies gets its own rpm/tpm budget, so a provider reached "
+            f"through several groups can get more than its limits; order is ranked along "
+            f"each path, not inside each sub-group"
         )
     out += inexpressible(spec)
     out += [f"the flat config has no place for the limits of {d}" for d in limited_references(spec)]

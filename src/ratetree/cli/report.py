@@ -44,21 +44,17 @@ def column_names(result: Result) -> dict[str, str]:
     return {d.id: d.label if labels.count(d.label) == 1 else d.id for d in result.deployments}
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.4g}"
-
-
 def table(result: Result, title: str) -> str:
     """The report a person reads: per deployment, per group, then per minute."""
     total = sum(d.admitted for d in result.deployments)
     tokens = sum(d.tokens for d in result.deployments)
     rows = [
-        [d.label, d.id, str(d.admitted), f"{d.tokens:,.0f}", f"{d.share:.1%}", _number(d.rpm)]
+        [d.label, d.id, str(d.admitted), f"{d.tokens:,.0f}", f"{d.share:.1%}"]
         for d in result.deployments
     ]
-    rows.append(["total", "", str(total), f"{tokens:,.0f}", "100.0%" if total else "-", ""])
+    rows.append(["total", "", str(total), f"{tokens:,.0f}", "100.0%" if total else "-"])
     out = [title, ""]
-    out += _table(["deployment", "id", "admitted", "tokens", "share", "rpm"], rows, left=2)
+    out += _table(["deployment", "id", "admitted", "tokens", "share"], rows, left=2)
     out.append("")
     group_rows = []
     for g in result.groups:
@@ -260,35 +256,27 @@ def figure(result: Result, title: str) -> Figure:
     # Each minute is a step from its start to its end, so the last one needs an end too.
     minutes = [m.index for m in result.timeline] + [len(result.timeline)]
     centres = [m.index + 0.5 for m in result.timeline]
-    for i, (d, name) in enumerate(
-        zip(result.deployments, column_names(result).values(), strict=True)
-    ):
+    names = column_names(result).values()
+    for i, (d, name) in enumerate(zip(result.deployments, names, strict=True)):
         counts = [m.admitted.get(d.id, 0) for m in result.timeline]
-        marker = _MARKERS[i % len(_MARKERS)]
+        label = name if d.rpm is None else f"{name} (rpm {d.rpm:g}, dotted)"
         (line,) = axes.step(
-            minutes, [*counts, counts[-1]], where="post", label=name, alpha=0.8, zorder=3
+            minutes, [*counts, counts[-1]], where="post", label=label, alpha=0.8, zorder=3
         )
-        # One marker per minute, mid-step: a line hidden under another still shows its own.
+        # One hollow marker per minute, mid-step, of its own shape: a line hidden under
+        # another still shows its own.
         axes.plot(
             centres,
             counts,
             linestyle="none",
-            marker=marker,
+            marker=_MARKERS[i % len(_MARKERS)],
             markersize=5,
-            color=line.get_color(),
             markerfacecolor="none",
+            color=line.get_color(),
             zorder=4,
         )
         if d.rpm is not None:
             axes.axhline(d.rpm, color=line.get_color(), linestyle=":", linewidth=1, zorder=2)
-            axes.annotate(
-                f"{name} rpm {d.rpm:g}",
-                (0, d.rpm),
-                xytext=(2, 2),
-                textcoords="offset points",
-                fontsize=7,
-                color=line.get_color(),
-            )
     refused = [sum(m.refused.values()) for m in result.timeline]
     axes.step(
         minutes,
