@@ -20,7 +20,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ratetree.cli.config_file import ConfigFile
-from ratetree.core.specs import Deployment, Group, Limits, Rate, TreeSpec
+from ratetree.config.values import plain_limits, plain_rate, whole_per_minute
+from ratetree.core.specs import Deployment, Group, TreeSpec
 
 _Path = tuple[tuple[int | None, ...], str]  # (orders from the group down, deployment id)
 
@@ -39,45 +40,16 @@ def _rank_key(orders: tuple[int | None, ...]) -> tuple[float, ...]:
     return tuple(math.inf if o is None else o for o in orders)
 
 
-def _whole_per_minute(rates: tuple[Rate, ...]) -> int | None:
-    """The one integer per-minute count ``rates`` mean, or None when they mean no such."""
-    if len(rates) != 1:
-        return None
-    per_minute = rates[0].per_minute
-    return int(per_minute) if per_minute >= 1 and per_minute.is_integer() else None
-
-
-def _plain_rate(rates: tuple[Rate, ...]) -> int:
-    """What a flat config can say for ``rates``: the tightest, in whole requests (or
-    tokens) per minute, rounded down but at least 1."""
-    exact = _whole_per_minute(rates)
-    if exact is not None:
-        return exact
-    return max(1, math.floor(min(r.per_minute for r in rates)))
-
-
-def plain_limits(limits: Limits) -> dict[str, int]:
-    """``limits`` as the integer rpm, tpm and max_parallel_requests plain LiteLLM reads."""
-    out = {
-        key: _plain_rate(rates)
-        for key, rates in (("rpm", limits.rpm), ("tpm", limits.tpm))
-        if rates
-    }
-    if limits.max_parallel_requests is not None:
-        out["max_parallel_requests"] = limits.max_parallel_requests
-    return out
-
-
 def inexpressible(spec: TreeSpec) -> list[str]:
     """One line per deployment rate that no integer rpm or tpm says exactly."""
     lines = []
     for d in spec.deployments:
         for key, rates in (("rpm", d.limits.rpm), ("tpm", d.limits.tpm)):
-            if rates and _whole_per_minute(rates) is None:
+            if rates and whole_per_minute(rates) is None:
                 lines.append(
                     f"deployment {d.label or d.id!r} [id {d.id}]: {key} "
                     f"{'; '.join(map(str, rates))} is no whole number per minute; the flat "
-                    f"config says {key} {_plain_rate(rates)}"
+                    f"config says {key} {plain_rate(rates)}"
                 )
     return lines
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+from ratetree.core.specs import Limits, Rate
 from ratetree.core.validate import show
 from ratetree.errors import ConfigError
 
@@ -127,3 +128,33 @@ def non_routing_keys(raw: Mapping[object, object]) -> list[str]:
             if k not in ROUTING_KEYS or (place == "model_info" and k == "model")
         ]
     return found
+
+
+# --- writing values plain LiteLLM accepts -----------------------------------------------
+
+
+def whole_per_minute(rates: tuple[Rate, ...]) -> int | None:
+    """The one integer per-minute count ``rates`` mean, or None when they mean no such."""
+    if len(rates) != 1:
+        return None
+    per_minute = rates[0].per_minute
+    return int(per_minute) if per_minute >= 1 and per_minute.is_integer() else None
+
+
+def plain_rate(rates: tuple[Rate, ...]) -> int:
+    """What a flat config can say for ``rates``: the tightest, in whole requests (or
+    tokens) per minute, rounded down but at least 1."""
+    exact = whole_per_minute(rates)
+    if exact is not None:
+        return exact
+    return max(1, math.floor(min(r.per_minute for r in rates)))
+
+
+def plain_limits(limits: Limits) -> dict[str, int]:
+    """``limits`` as the integer rpm, tpm and max_parallel_requests plain LiteLLM reads."""
+    out = {
+        key: plain_rate(rates) for key, rates in (("rpm", limits.rpm), ("tpm", limits.tpm)) if rates
+    }
+    if limits.max_parallel_requests is not None:
+        out["max_parallel_requests"] = limits.max_parallel_requests
+    return out
