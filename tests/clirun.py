@@ -18,11 +18,14 @@ class Run(NamedTuple):
     err: str
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
-    """``ratetree *argv``; argparse's own exits (--help, bad arguments) count as a status."""
+def run(
+    capsys: pytest.CaptureFixture[str], *argv: str, environ: Mapping[str, str] | None = None
+) -> Run:
+    """``ratetree *argv`` (with ``environ`` for ``os.environ/NAME`` values, default an empty
+    one); argparse's own exits (--help, bad arguments) count as a status."""
     capsys.readouterr()  # drop anything printed before
     try:
-        status = main(list(argv))
+        status = main(list(argv), {} if environ is None else environ)
     except SystemExit as done:
         status = done.code if isinstance(done.code, int) else 1
     captured = capsys.readouterr()

@@ -3,6 +3,7 @@ and exit status 1 with the ConfigError text for an invalid one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,16 +62,22 @@ def test_reference_and_group_limits_and_aliases_are_shown(
     assert "alias h -> top (hidden)" in out
 
 
-def test_a_reference_carrying_provider_keys_is_warned_about_with_its_line(
+def test_an_entry_naming_a_group_with_provider_keys_is_a_deployment_and_warned_about(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model_list = [entry("leaf", "p/x"), entry("top", "leaf", api_key="sk-1", api_base="http://h")]
+    model_list = [
+        entry("leaf", "p/x"),
+        entry("top", "leaf", info={"id": "1"}, api_key="sk-1", api_base="http://h"),
+    ]
     result = run(capsys, "check", write(tmp_path / "c.yaml", model_list))
     assert result.status == 0
+    assert "└── leaf  weight 1  [id 1]" in result.out  # a deployment calling model "leaf"
     warning = result.err.strip()
     assert warning.startswith("warning: ")
-    assert ":4: model_list[1] ('top'): refers to group 'leaf'" in warning  # the 2nd entry
-    assert "api_key, api_base" in warning
+    assert ":4: model_list[1] ('top'): model 'leaf' names group 'leaf'" in warning  # 2nd entry
+    assert "litellm_params.api_key, litellm_params.api_base, model_info.id" in warning
+    assert "so it is a deployment" in warning
+    assert "keep only max_parallel_requests, model, order, rpm, tpm, weight" in warning
     assert len(result.err.splitlines()) == 1
 
 
@@ -150,3 +157,45 @@ def test_a_reference_cycle_is_invalid(tmp_path: Path, capsys: pytest.CaptureFixt
     assert result.status == 1
     assert "model_list[3] (model_name 'b'): reference to 'a' closes a cycle" in result.err
     assert len(result.err.splitlines()) == 1
+
+
+def test_check_lists_wildcards_in_the_order_they_are_tried_and_simulate_sends_to_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_list = [
+        entry("*", "*"),
+        entry("openai/*", "openai/*", rpm=6),
+        entry("openai/gpt-4o", "openai/gpt-4o"),
+    ]
+    config = write(tmp_path / "c.yaml", model_list)
+    out = run(capsys, "check", config).out
+    assert out.endswith(
+        "wildcards, tried in this order for a name no group or alias has:\n  openai/*\n  *\n"
+    )
+    result = run(capsys, "simulate", config, "--group", "openai/o3", "--format", "json")
+    assert result.status == 0, result.err
+    admitted = {d["label"]: d["admitted"] for d in json.loads(result.out)["deployments"]}
+    assert 30 <= admitted["openai/*"] <= 6 + 30  # a full bucket, then 6 a minute for 5
+    assert admitted["*"] == admitted["openai/gpt-4o"] == 0
+
+
+def test_keys_litellm_weighs_or_reads_elsewhere_are_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_list = [
+        entry("g", "p/a", {"weight": 3, "max_parallel_requests": 2}),
+        entry("g", "p/b", {"rpm": 10}),
+        entry("g", "p/c", {"rpm": 10}, rpm=20),  # litellm_params wins: both weigh by 20
+    ]
+    result = run(capsys, "check", write(tmp_path / "c.yaml", model_list))
+    assert result.status == 0
+    lines = [line.split(": model_list", 1)[1] for line in result.err.splitlines()]
+    assert lines == [
+        "[0]: model_info.weight is ignored (LiteLLM reads weight only from litellm_params, "
+        "and so does ratetree); move it there",
+        "[0]: model_info.max_parallel_requests is ignored (LiteLLM reads "
+        "max_parallel_requests only from litellm_params, and so does ratetree); move it there",
+        "[1]: ratetree's shuffle weighs this deployment by model_info.rpm, LiteLLM's "
+        "simple-shuffle does not; move it into litellm_params (or set weight) so both pick "
+        "alike",
+    ]

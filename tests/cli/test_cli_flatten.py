@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from clirun import entry, run, write
 from examples import readme_model_list
+from plain_router import deployment_ids, deployments, plain_router
 from ratetree import Scheduler, TreeSpec, load_litellm
 from ratetree.cli.flatten import flat_model_list
 
@@ -115,7 +116,12 @@ def test_a_warning_says_each_copy_gets_its_own_budget_and_names_dropped_limits(
     copies = sum(
         sum(c.values()) for c in paths_per_group(load_litellm(NESTED["model_list"])).values()
     )
-    assert lines[0].startswith(f"warning: each of the {copies} copies gets its own rpm/tpm budget")
+    assert copies == 10  # of which 'p/z' has one copy, the other 9 are of p/x and p/y
+    assert lines[0] == (
+        "warning: each of the 9 copies gets its own rpm/tpm budget, so a provider reached "
+        "through several groups can get more than its limits; order is ranked along each "
+        "path, not inside each sub-group"
+    )
     assert lines[1:] == [
         "warning: the flat config has no place for the limits of reference 'top' -> 'mid' "
         "(tpm 1000/60s)"
@@ -160,3 +166,88 @@ def test_any_composed_list_flattens_to_one_copy_per_path(model_list: list[dict[s
     expected = paths_per_group(composed)
     assert paths_per_group(flat) == expected
     assert len(flat.deployments) == sum(sum(c.values()) for c in expected.values())
+
+
+def test_nothing_copied_means_no_budget_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path / "c.yaml", [entry("a", "p/a", rpm=5), entry("b", "p/b")])
+    result = run(capsys, "flatten", config)
+    assert result.status == 0
+    assert result.err == ""
+
+
+def flat_params(tmp_path: Path, capsys: pytest.CaptureFixture[str], model_list: object) -> Any:
+    result = run(capsys, "flatten", write(tmp_path / "c.yaml", model_list))
+    assert result.status == 0, result.err
+    return [e["litellm_params"] for e in yaml.safe_load(result.out)], result.err
+
+
+def test_limits_become_integers_in_litellm_params(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_list = [
+        entry("a", "p/a", rpm="5/second", tpm="30", max_parallel_requests="4"),
+        {**entry("b", "p/b", {"rpm": 9, "tpm": "60000/hour"}), "rpm": 7},
+    ]
+    params, err = flat_params(tmp_path, capsys, model_list)
+    assert params == [
+        {"model": "p/a", "rpm": 300, "tpm": 30, "max_parallel_requests": 4},
+        {"model": "p/b", "rpm": 7, "tpm": 1000},
+    ]
+    assert err == ""
+
+
+def test_a_rate_no_integer_says_is_rounded_down_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_list = [
+        entry("a", "p/a", {"id": "a"}, rpm="100/hour"),
+        entry("b", "p/b", {"id": "b"}, rpm="5/second;100/minute", tpm=2.5),
+    ]
+    params, err = flat_params(tmp_path, capsys, model_list)
+    assert [(p["rpm"], p.get("tpm")) for p in params] == [(1, None), (100, 2)]
+    assert err.splitlines() == [
+        "warning: deployment 'p/a' [id a]: rpm 100/3600s is no whole number per minute; "
+        "the flat config says rpm 1",
+        "warning: deployment 'p/b' [id b]: rpm 5/1s; 100/60s is no whole number per minute; "
+        "the flat config says rpm 100",
+        "warning: deployment 'p/b' [id b]: tpm 2.5/60s is no whole number per minute; "
+        "the flat config says tpm 2",
+    ]
+
+
+def test_the_ratetree_section_is_dropped_and_what_it_said_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = {
+        "model_list": [entry("a", "p/a"), entry("b", "p/b")],
+        "router_settings": {"routing_strategy": "simple-shuffle"},
+        "ratetree": {"group_limits": {"a": {"rpm": 5}}, "group_strategies": {"b": "least-busy"}},
+    }
+    result = run(capsys, "flatten", write(tmp_path / "c.yaml", document))
+    assert "ratetree" not in yaml.safe_load(result.out)
+    assert result.err.splitlines() == [
+        "warning: the flat config has no place for the limits of group 'a' (rpm 5/60s)",
+        "warning: group 'b' uses routing_strategy 'least-busy'; the flat config has one for "
+        "every group (simple-shuffle)",
+    ]
+
+
+def test_flattened_configs_load_in_a_real_litellm_router(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = {
+        **NESTED,
+        "model_list": [
+            *NESTED["model_list"],
+            entry("c", "p/c", rpm="5/second", max_parallel_requests="4"),
+            entry("top", "c"),
+        ],
+    }
+    result = run(capsys, "flatten", write(tmp_path / "c.yaml", document))
+    flat = yaml.safe_load(result.out)
+    with plain_router(flat["model_list"], flat["router_settings"]) as router:
+        assert len(deployment_ids(router)) == len(flat["model_list"])
+        rpms = sorted(d["litellm_params"].get("rpm") or 0 for d in deployments(router, "c"))
+    assert rpms == [300]

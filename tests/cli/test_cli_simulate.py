@@ -181,20 +181,41 @@ def test_a_bad_trace_row_is_one_line_naming_its_line(
     assert result.err == f"ratetree simulate: {tmp_path}/{message}\n"
 
 
-def test_csv_holds_the_same_counts_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+def test_csv_holds_the_same_facts_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     data = simulate_json(capsys, "--rps", "2")
     result = run(capsys, "simulate", "--rps", "2", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(result.out)))
-    admitted: dict[str, int] = {}
-    refused = 0
+    kinds: dict[str, list[dict[str, str]]] = {}
     for row in rows:
-        if row["kind"] == "admitted":
-            admitted[row["name"]] = admitted.get(row["name"], 0) + int(row["requests"])
-        else:
-            refused += int(row["requests"])
+        kinds.setdefault(row["kind"], []).append(row)
+    (run_row,) = kinds["run"]
+    assert run_row["label"].startswith("ratetree simulate <packaged example>: fast; poisson")
+    assert int(run_row["requests"]) == data["requests"]
+    totals = [
+        {"id": r["name"], "label": r["label"], "admitted": int(r["admitted"]),
+         "tokens": float(r["tokens"]), "share": float(r["share"]), "rpm": float(r["rpm"])}
+        for r in kinds["deployment"]
+    ]  # fmt: skip
+    assert totals == data["deployments"]
+    (group,) = kinds["group"]
+    (expected,) = data["groups"]
+    assert [int(group[k]) for k in ("requests", "admitted", "refused", "refused_in_flight")] == [
+        expected[k] for k in ("requests", "admitted", "refused", "refused_in_flight")
+    ]
+    waits = {k: float(group[f"retry_after_{k}"]) for k in ("min", "median", "max")}
+    assert waits == expected["retry_after"]
+    admitted: dict[str, int] = {}
+    for row in kinds["minute"]:
+        admitted[row["name"]] = admitted.get(row["name"], 0) + int(row["admitted"])
     assert admitted == {d["id"]: d["admitted"] for d in data["deployments"]}
-    assert refused == data["groups"][0]["refused"]
-    assert {int(r["minute"]) for r in rows} == {m["minute"] for m in data["timeline"]}
+    assert sum(int(r["refused"]) for r in kinds["minute_refused"]) == expected["refused"]
+    assert {int(r["minute"]) for r in kinds["minute"]} == {m["minute"] for m in data["timeline"]}
+
+
+def test_json_run_settings_say_what_was_run(capsys: pytest.CaptureFixture[str]) -> None:
+    data = simulate_json(capsys, "--rps", "2")
+    assert data["run"]["duration"] == data["duration"] == 300
+    assert data["run"]["groups"] == ["fast"]
 
 
 def test_the_table_lists_every_deployment_and_minute(capsys: pytest.CaptureFixture[str]) -> None:

@@ -146,13 +146,14 @@ def test_order_accepts_integers_integer_strings_and_integral_floats(order: objec
 
 
 def test_settings_are_read_from_model_info_when_litellm_params_lacks_them() -> None:
+    # As LiteLLM reads them: rpm, tpm and order there, weight and max_parallel_requests not.
     info = {"rpm": 7, "tpm": 1000, "order": 3, "weight": 2, "max_parallel_requests": 2}
     spec = load_litellm([entry("g", "p/m", info=info)])
     (member,) = group(spec, "g").members
     dep = deployment(spec, member.target)
     assert member.order == 3
-    assert dep.weight == 2.0
-    assert dep.limits == Limits(rpm=7, tpm=1000, max_parallel_requests=2)
+    assert dep.weight is None
+    assert dep.limits == Limits(rpm=7, tpm=1000)
 
 
 def test_litellm_params_take_precedence_over_model_info() -> None:
@@ -376,10 +377,11 @@ def test_same_model_info_id_in_two_groups_is_one_shared_deployment() -> None:
     assert group(spec, "b").members == (Member(deployment="shared", order=2),)
 
 
-def test_model_info_id_on_a_reference_entry_is_ignored() -> None:
+def test_model_info_id_makes_an_entry_naming_a_group_a_deployment_with_that_id() -> None:
+    # LiteLLM registers a deployment with that id: dropping it would change what it means.
     spec = load_litellm([entry("leaf", "p/a"), entry("top", "leaf", info={"id": "exported-id"})])
-    assert group(spec, "top").members == (Member(group="leaf"),)
-    assert "exported-id" not in {d.id for d in spec.deployments}
+    assert group(spec, "top").members == (Member(deployment="exported-id"),)
+    assert deployment(spec, "exported-id").label == "leaf"
 
 
 # --- properties over generated valid configurations ------------------------------------

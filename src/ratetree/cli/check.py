@@ -11,12 +11,11 @@ from collections.abc import Iterator, Mapping
 
 from ratetree.cli.config_file import ConfigFile
 from ratetree.clocks import VirtualClock
+from ratetree.config.values import PARAMS_ONLY, ROUTING_KEYS, non_routing_keys
+from ratetree.core.build import Tree
 from ratetree.core.explain import Explanation
 from ratetree.core.specs import Deployment, Group, Limits, TreeSpec
 from ratetree.scheduler import Scheduler
-
-# Keys that only make sense on a call to a provider; a reference entry never makes one.
-PROVIDER_KEYS = ("api_key", "api_base", "api_version")
 
 
 def root_groups(spec: TreeSpec) -> list[str]:
@@ -74,28 +73,63 @@ def render_tree(spec: TreeSpec) -> str:
         out.extend(_lines(scheduler.explain(name), group, groups, deployments, ""))
     for alias, target in spec.aliases.items():
         out.append(f"alias {alias} -> {target}" + (" (hidden)" if alias in spec.hidden else ""))
+    wildcards = [group.name for _, group in Tree(spec).patterns]
+    if wildcards:
+        out.append("wildcards, tried in this order for a name no group or alias has:")
+        out.extend(f"  {name}" for name in wildcards)
     return "\n".join(out)
 
 
 def _reference_warnings(config: ConfigFile, spec: TreeSpec) -> Iterator[str]:
     names = {g.name for g in spec.groups}
     for index, entry in enumerate(config.model_list):
-        group, params = entry["model_name"], entry["litellm_params"]
-        model = params["model"]
-        target = spec.aliases.get(model, model)
-        if target == group or target not in names:
-            continue  # a deployment
+        group, model = entry["model_name"], entry["litellm_params"]["model"]
+        target = spec.aliases.get(model, model) if isinstance(model, str) else None
+        if target == group or target not in names or "*" in model:
+            continue  # a deployment of a model no group is named after, or a wildcard
         where = f"{config.where(f'model_list[{index}]')}: model_list[{index}] ({group!r})"
-        if model in spec.aliases:
+        extra = non_routing_keys(entry)
+        if extra:
+            yield (
+                f"{where}: model {model!r} names group {target!r}, but the entry also sets "
+                f"{', '.join(extra)}, so it is a deployment calling model {model!r} (as "
+                f"LiteLLM reads it); to make it a reference to the group, keep only "
+                f"{', '.join(sorted(ROUTING_KEYS))}"
+            )
+        elif model in spec.aliases:
             yield (
                 f"{where}: model {model!r} is an alias of group {target!r}, so this entry "
                 f"is a reference to that group, not a deployment"
             )
-        extra = [key for key in PROVIDER_KEYS if key in params]
-        if extra:
+
+
+def _weight_warnings(config: ConfigFile, spec: TreeSpec) -> Iterator[str]:
+    """Where ratetree's shuffle weights and LiteLLM's part: keys LiteLLM never weighs by."""
+    strategies = {g.name: g.strategy for g in spec.groups}
+    for index, entry in enumerate(config.model_list):
+        params, info = entry["litellm_params"], entry.get("model_info") or {}
+        where = f"{config.where(f'model_list[{index}]')}: model_list[{index}]"
+        for key in PARAMS_ONLY:
+            if info.get(key) is not None:
+                yield (
+                    f"{where}: model_info.{key} is ignored (LiteLLM reads {key} only from "
+                    f"litellm_params, and so does ratetree); move it there"
+                )
+        only_info = [
+            key
+            for key in ("rpm", "tpm")
+            if info.get(key) is not None and entry.get(key) is None and params.get(key) is None
+        ]
+        if (
+            only_info
+            and params.get("weight") is None
+            and strategies[entry["model_name"]] == "shuffle"
+        ):
+            keys = " and ".join(f"model_info.{key}" for key in only_info)
             yield (
-                f"{where}: refers to group {target!r} but also sets {', '.join(extra)}, "
-                f"which a reference never uses"
+                f"{where}: ratetree's shuffle weighs this deployment by {keys}, LiteLLM's "
+                f"simple-shuffle does not; move it into litellm_params (or set weight) so "
+                f"both pick alike"
             )
 
 
@@ -118,8 +152,14 @@ def _hidden_alias_warnings(spec: TreeSpec) -> Iterator[str]:
 
 
 def warnings(config: ConfigFile, spec: TreeSpec) -> list[str]:
-    """Entries of a valid config that may not do what they seem to: an empty model_list, a
-    reference that carries provider keys, an alias that turns an entry into a reference, a
+    """Entries of a valid config that may not do what they seem to: an empty model_list, an
+    entry naming a group that is a deployment because it carries more than routing keys,
+    an alias that turns an entry into a reference, a weight LiteLLM reads elsewhere, a
     group that only a hidden alias leads to."""
     empty = [] if spec.groups else [f"{config.name}: the model_list is empty"]
-    return [*empty, *_reference_warnings(config, spec), *_hidden_alias_warnings(spec)]
+    return [
+        *empty,
+        *_reference_warnings(config, spec),
+        *_weight_warnings(config, spec),
+        *_hidden_alias_warnings(spec),
+    ]

@@ -2,25 +2,37 @@
 
 The proxy file keeps ``model_list`` at the top and the router's settings under
 ``router_settings``; ratetree reads ``routing_strategy`` and ``model_group_alias`` from
-there and ignores every other key. A file that is just a YAML list is taken as the
-model_list itself. Errors point at the file and, where YAML knows it, the line.
+there. Its own settings (``group_limits``, ``group_strategies``) sit under a top-level
+``ratetree:`` key, which the proxy's ``load_config`` never reads. ``include:`` files are
+merged first, as the proxy merges them (see :mod:`ratetree.cli.includes`). A file that is
+just a YAML list is taken as the model_list itself. Errors point at the file and, where
+YAML knows it, the line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
 import attrs
 import yaml
 
+from ratetree.cli.includes import Parsed, merge_includes
 from ratetree.config.litellm import load_litellm
+from ratetree.config.values import refuse_unknown
 from ratetree.core.specs import TreeSpec
 from ratetree.core.validate import show
 from ratetree.errors import ConfigError
 
 EXAMPLE = "<packaged example>"
+#: The top-level key for ratetree's own settings, and the settings it may hold.
+SECTION = "ratetree"
+SECTION_KEYS = ("group_limits", "group_strategies")
+# Settings LiteLLM's Router does not take: the proxy drops them from router_settings with a
+# warning, and Router(**router_settings) raises TypeError on them.
+_NOT_ROUTER_SETTINGS = SECTION_KEYS
 
 # libyaml's loader when PyYAML was built with it: the same documents and marks, faster.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -28,15 +40,19 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @attrs.frozen
 class ConfigFile:
-    """One parsed file: the whole YAML document, the settings ratetree reads from it, and
-    the line (1-based) of every model_list entry, for error messages."""
+    """One parsed file (with its includes merged): the whole YAML document, the settings
+    ratetree reads from it, and where (``file:line``) every model_list entry was written,
+    for error messages. ``os.environ/NAME`` values are read from ``environ``."""
 
     name: str
     document: Any
     model_list: Any
     routing_strategy: Any
     model_group_alias: Any
-    entry_lines: tuple[int, ...]
+    entry_places: tuple[str, ...]
+    group_limits: Any = None
+    group_strategies: Any = None
+    environ: Mapping[str, str] = attrs.field(default=os.environ, eq=False, repr=False)
 
     def spec(self) -> TreeSpec:
         """The tree this file describes. Raises ConfigError that starts with the file name
@@ -46,16 +62,19 @@ class ConfigFile:
                 self.model_list,
                 model_group_alias=self.model_group_alias,
                 routing_strategy=self.routing_strategy,
+                group_limits=self.group_limits,
+                group_strategies=self.group_strategies,
+                environ=self.environ,
             )
         except ConfigError as err:
             raise ConfigError(f"{self.where(str(err))}: {err}") from None
 
     def where(self, message: str) -> str:
-        """``name:line`` when ``message`` is about ``model_list[i]``, else ``name``."""
+        """``file:line`` when ``message`` is about ``model_list[i]``, else the file name."""
         if message.startswith("model_list["):
             index = message[len("model_list[") :].split("]", 1)[0]
-            if index.isdigit() and int(index) < len(self.entry_lines):
-                return f"{self.name}:{self.entry_lines[int(index)]}"
+            if index.isdigit() and int(index) < len(self.entry_places):
+                return self.entry_places[int(index)]
         return self.name
 
 
@@ -72,12 +91,7 @@ def _entry_lines(text: str) -> tuple[int, ...]:
     return tuple(item.start_mark.line + 1 for item in items)
 
 
-def parse_config(text: str, name: str) -> ConfigFile:
-    """Parse the text of a config file called ``name``.
-
-    Raises ConfigError for YAML that does not parse (naming its line) and for a document
-    that is neither a list nor a mapping with a ``model_list``.
-    """
+def _parse_yaml(text: str, name: str) -> Parsed:
     try:
         document = yaml.load(text, Loader=_Loader)  # a safe loader, C or Python
         lines = _entry_lines(text)
@@ -88,8 +102,49 @@ def parse_config(text: str, name: str) -> ConfigFile:
         raise ConfigError(f"{name}{line}: invalid YAML: {problem}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{name}: invalid YAML: {err}") from None
-    if isinstance(document, list):
-        return ConfigFile(name, document, document, None, None, lines)
+    return Parsed(document, tuple(f"{name}:{line}" for line in lines))
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as file:
+        try:
+            return file.read()
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text ({err.reason})") from None
+
+
+def _section(document: Mapping[Any, Any], name: str) -> Mapping[Any, Any]:
+    settings = document.get(SECTION)
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"{name}: {SECTION} {show(settings)} must be a mapping")
+    refuse_unknown(f"{name}: {SECTION}", settings, SECTION_KEYS)
+    return settings
+
+
+def parse_config(
+    text: str,
+    name: str,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    read_text: Callable[[str], str] = _read_text,
+) -> ConfigFile:
+    """Parse the text of a config file called ``name`` (a path: ``include:`` entries are
+    read relative to it, through ``read_text(path)``).
+
+    Raises ConfigError for YAML that does not parse (naming its line), for a document
+    that is neither a list nor a mapping with a ``model_list``, for a bad ``include:`` or
+    ``ratetree:`` section, and for ratetree's settings placed under router_settings.
+    """
+    parsed = _parse_yaml(text, name)
+    if isinstance(parsed.document, list):
+        return ConfigFile(
+            name, parsed.document, parsed.document, None, None, parsed.places, environ=environ
+        )
+    if isinstance(parsed.document, Mapping):
+        parsed = merge_includes(parsed, name, lambda path: _parse_yaml(read_text(path), path))
+    document = parsed.document
     if not isinstance(document, Mapping) or "model_list" not in document:
         raise ConfigError(
             f"{name}: expected a LiteLLM config with a model_list, or a bare list of "
@@ -100,17 +155,27 @@ def parse_config(text: str, name: str) -> ConfigFile:
         settings = {}
     if not isinstance(settings, Mapping):
         raise ConfigError(f"{name}: router_settings {show(settings)} must be a mapping")
+    for key in _NOT_ROUTER_SETTINGS:
+        if key in settings:
+            raise ConfigError(
+                f"{name}: router_settings.{key}: LiteLLM's Router takes no {key} (the proxy "
+                f"drops it with a warning); put it under the top-level {SECTION}: key"
+            )
+    own = _section(document, name)
     return ConfigFile(
         name,
         document,
         document["model_list"],
         settings.get("routing_strategy"),
         settings.get("model_group_alias"),
-        lines,
+        parsed.places,
+        own.get("group_limits"),
+        own.get("group_strategies"),
+        environ=environ,
     )
 
 
-def read_config(path: str | None) -> ConfigFile:
+def read_config(path: str | None, environ: Mapping[str, str] = os.environ) -> ConfigFile:
     """Read and parse the config at ``path``, or the packaged example when ``path`` is None.
 
     Raises OSError when the file cannot be read (missing, a directory, no permission) and
@@ -118,10 +183,5 @@ def read_config(path: str | None) -> ConfigFile:
     """
     if path is None:
         text = resources.files("ratetree").joinpath("examples/config.yaml").read_text("utf-8")
-        return parse_config(text, EXAMPLE)
-    with open(path, encoding="utf-8") as file:
-        try:
-            text = file.read()
-        except UnicodeDecodeError as err:
-            raise ConfigError(f"{path}: not UTF-8 text ({err.reason})") from None
-    return parse_config(text, path)
+        return parse_config(text, EXAMPLE, environ=environ)
+    return parse_config(_read_text(path), path, environ=environ)

@@ -4,18 +4,19 @@ flatten a LiteLLM config before deploying it."""
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn, TextIO
 
 import yaml
 
 from ratetree import __version__
 from ratetree.cli.check import render_tree, root_groups, warnings
-from ratetree.cli.config_file import ConfigFile, read_config
-from ratetree.cli.flatten import flat_model_list, limited_references
-from ratetree.cli.report import as_csv, as_json, plot, table
+from ratetree.cli.config_file import SECTION, ConfigFile, read_config
+from ratetree.cli.flatten import flat_model_list, flatten_warnings
+from ratetree.cli.report import as_csv, as_json, check_plot, plot, table
 from ratetree.cli.simulate import (
     Arrival,
     TraceError,
@@ -25,6 +26,7 @@ from ratetree.cli.simulate import (
     uniform_arrivals,
 )
 from ratetree.clocks import VirtualClock
+from ratetree.core.build import Tree
 from ratetree.errors import ConfigError, UnknownGroup
 from ratetree.scheduler import Scheduler
 
@@ -38,7 +40,8 @@ exit status:
   0  success (check: the config is valid; warnings do not change this)
   1  the config is invalid: bad YAML, or a ConfigError (the message says where)
   2  usage error: bad arguments, a file that cannot be read, an unknown group,
-     a bad trace file, a token count no path can hold, or --plot without matplotlib
+     a bad trace file, a token count no path can hold, or a --plot FILE that
+     cannot be written (no matplotlib, not .png/.svg/.pdf, no such folder)
 """
 
 
@@ -148,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--format", choices=("table", "json", "csv"), default="table")
     sim.add_argument(
         "--plot",
-        metavar="FILE.png",
-        help="draw admitted requests per minute (needs ratetree[plot])",
+        metavar="FILE",
+        help="draw admitted requests per minute and each rpm ceiling to a .png, .svg or "
+        ".pdf (needs ratetree[plot]; checked before the run)",
     )
 
     flatten = command("flatten", "write the equivalent flat model_list plain LiteLLM accepts")
@@ -163,18 +167,21 @@ def _scheduler(config: ConfigFile, seed: int = 0) -> tuple[Scheduler, VirtualClo
     return Scheduler(config.spec(), clock=clock, rng=random.Random(seed)), clock
 
 
-def _known(scheduler: Scheduler, config: ConfigFile, group: str) -> None:
+def _known(scheduler: Scheduler, config: ConfigFile, groups: Sequence[str]) -> None:
+    """Raise _Usage for the first of ``groups`` that no group, alias or wildcard takes."""
     spec = scheduler.spec
-    if group not in scheduler.groups and group not in spec.aliases:
-        aliases = f"; aliases: {', '.join(spec.aliases)}" if spec.aliases else ""
-        raise _Usage(
-            f"unknown group {group!r} in {config.name} "
-            f"(groups: {', '.join(scheduler.groups)}{aliases})"
-        )
+    tree = Tree(spec)
+    for group in groups:
+        if tree.lookup(group) is None:
+            aliases = f"; aliases: {', '.join(spec.aliases)}" if spec.aliases else ""
+            raise _Usage(
+                f"unknown group {group!r} in {config.name} "
+                f"(groups: {', '.join(scheduler.groups)}{aliases})"
+            )
 
 
-def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = read_config(args.config)
+def _check(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
+    config = read_config(args.config, environ)
     spec = config.spec()
     counts = [
         (len(spec.groups), "group", "groups"),
@@ -189,10 +196,10 @@ def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return OK
 
 
-def _explain(args: argparse.Namespace, out: TextIO) -> int:
-    config = read_config(args.config)
+def _explain(args: argparse.Namespace, out: TextIO, environ: Mapping[str, str]) -> int:
+    config = read_config(args.config, environ)
     scheduler, _ = _scheduler(config)
-    _known(scheduler, config, args.group)
+    _known(scheduler, config, [args.group])
     print(scheduler.explain(args.group, tokens=args.tokens), file=out)
     return OK
 
@@ -226,13 +233,19 @@ def _arrivals(
     return arrivals, duration, groups, source
 
 
-def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = read_config(args.config)
+def _simulate(
+    args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]
+) -> int:
+    if args.plot is not None:
+        try:
+            check_plot(args.plot)  # before the run: a long one should not end in this error
+        except ImportError:
+            raise _Usage("--plot needs matplotlib: pip install 'ratetree[plot]'") from None
+    config = read_config(args.config, environ)
     # The scheduler draws from its own generator, so the arrivals do not shift with it.
     scheduler, clock = _scheduler(config, args.seed + 1)
     arrivals, duration, groups, source = _arrivals(args, scheduler)
-    for group in groups:
-        _known(scheduler, config, group)
+    _known(scheduler, config, groups)
 
     progress = None
     if err.isatty():
@@ -253,25 +266,25 @@ def _simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     if args.format == "json":
         run = {k: v for k, v in vars(args).items() if k not in ("command", "format", "plot")}
-        print(as_json(result, {**run, "config": config.name, "groups": groups}), file=out)
+        run.update(config=config.name, groups=groups, duration=duration)  # what was run
+        print(as_json(result, run), file=out)
     elif args.format == "csv":
-        out.write(as_csv(result))
+        out.write(as_csv(result, title))
     else:
         print(table(result, title), file=out)
     if args.plot is not None:
-        try:
-            plot(result, args.plot, title)
-        except ImportError:
-            raise _Usage("--plot needs matplotlib: pip install 'ratetree[plot]'") from None
+        plot(result, args.plot, title)
     return OK
 
 
-def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    config = read_config(args.config)
+def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO, environ: Mapping[str, str]) -> int:
+    config = read_config(args.config, environ)
     spec = config.spec()
     flat = flat_model_list(spec)
     document = (
-        flat if isinstance(config.document, list) else {**config.document, "model_list": flat}
+        flat
+        if isinstance(config.document, list)
+        else {**{k: v for k, v in config.document.items() if k != SECTION}, "model_list": flat}
     )
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     if args.output is None:
@@ -279,33 +292,45 @@ def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         with open(args.output, "w", encoding="utf-8") as file:
             file.write(text)
-    print(
-        f"warning: each of the {len(flat)} copies gets its own rpm/tpm budget, so a provider "
-        f"reached through several groups can get more than its limits; order is ranked along "
-        f"each path, not inside each sub-group",
-        file=err,
-    )
-    for dropped in limited_references(spec):
-        print(f"warning: the flat config has no place for the limits of {dropped}", file=err)
+    for warning in flatten_warnings(config, spec):
+        print(f"warning: {warning}", file=err)
     return OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _silence(out: TextIO) -> None:
+    """Point ``out``'s file descriptor at /dev/null, so that flushing it at exit does not
+    raise BrokenPipeError again (the recipe in Python's signal module docs)."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture buffer)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+    ``os.environ/NAME`` values in configs are read from ``environ`` (default os.environ).
 
     Every expected error is printed as one line on stderr; see EPILOG for the statuses.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     out, err = sys.stdout, sys.stderr
+    environ = os.environ if environ is None else environ
     try:
         if args.command == "check":
-            return _check(args, out, err)
+            return _check(args, out, err, environ)
         if args.command == "explain":
-            return _explain(args, out)
+            return _explain(args, out, environ)
         if args.command == "simulate":
-            return _simulate(args, out, err)
-        return _flatten(args, out, err)
+            return _simulate(args, out, err, environ)
+        return _flatten(args, out, err, environ)
+    except BrokenPipeError:
+        # The reader went away (``ratetree simulate | head -1``): what it wanted it got.
+        _silence(out)
+        return OK
     except ConfigError as error:
         print(f"ratetree {args.command}: {error}", file=err)
         return INVALID

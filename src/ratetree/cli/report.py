@@ -1,14 +1,20 @@
-"""A simulation :class:`Result` as a table, JSON, CSV or a PNG plot."""
+"""A simulation :class:`Result` as a table, JSON, CSV or a plot (PNG, SVG or PDF)."""
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import os
 import statistics
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ratetree.cli.simulate import GroupRow, Result
+
+if TYPE_CHECKING:  # matplotlib is an optional extra, imported where a plot is drawn
+    from matplotlib.figure import Figure
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
@@ -93,6 +99,7 @@ def as_json(result: Result, run: dict[str, object]) -> str:
                 "admitted": d.admitted,
                 "tokens": d.tokens,
                 "share": d.share,
+                "rpm": d.rpm,
             }
             for d in result.deployments
         ],
@@ -120,36 +127,156 @@ def as_json(result: Result, run: dict[str, object]) -> str:
     return json.dumps(data, indent=2)
 
 
-def as_csv(result: Result) -> str:
-    """The timeline in long form: one row per minute and deployment (``kind`` admitted,
-    with tokens) and per minute and group (``kind`` refused)."""
+CSV_COLUMNS = (
+    "kind",
+    "minute",
+    "name",
+    "label",
+    "requests",
+    "admitted",
+    "refused",
+    "tokens",
+    "share",
+    "rpm",
+    "retry_after_min",
+    "retry_after_median",
+    "retry_after_max",
+    "refused_in_flight",
+)
+
+
+def as_csv(result: Result, title: str) -> str:
+    """Every fact of the table in long form, one row each, told apart by ``kind``:
+    ``run`` (the title and the totals), ``deployment`` (totals per deployment),
+    ``group`` (per group, with the retry_after summary), ``minute`` (admitted per minute
+    and deployment) and ``minute_refused`` (refused per minute and group). Cells a kind
+    does not have are empty."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["minute", "kind", "name", "label", "requests", "tokens"])
+    writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerow(
+        {
+            "kind": "run",
+            "label": title,
+            "requests": result.requests,
+            "admitted": sum(d.admitted for d in result.deployments),
+            "refused": sum(g.refused for g in result.groups),
+            "tokens": sum(d.tokens for d in result.deployments),
+        }
+    )
+    for d in result.deployments:
+        writer.writerow(
+            {
+                "kind": "deployment",
+                "name": d.id,
+                "label": d.label,
+                "admitted": d.admitted,
+                "tokens": d.tokens,
+                "share": d.share,
+                "rpm": d.rpm,
+            }
+        )
+    for g in result.groups:
+        waits = _waits(g) or {}
+        writer.writerow(
+            {
+                "kind": "group",
+                "name": g.name,
+                "requests": g.requests,
+                "admitted": g.admitted,
+                "refused": g.refused,
+                "refused_in_flight": g.refused_in_flight,
+                **{f"retry_after_{k}": v for k, v in waits.items()},
+            }
+        )
     for m in result.timeline:
         for d in result.deployments:
-            admitted = m.admitted.get(d.id, 0)
-            writer.writerow([m.index, "admitted", d.id, d.label, admitted, m.tokens.get(d.id, 0)])
+            row = {"kind": "minute", "minute": m.index, "name": d.id, "label": d.label}
+            writer.writerow(
+                {**row, "admitted": m.admitted.get(d.id, 0), "tokens": m.tokens.get(d.id, 0)}
+            )
         for g in result.groups:
-            writer.writerow([m.index, "refused", g.name, "", m.refused.get(g.name, 0), 0])
+            row = {"kind": "minute_refused", "minute": m.index, "name": g.name}
+            writer.writerow({**row, "refused": m.refused.get(g.name, 0)})
     return buffer.getvalue()
 
 
-def plot(result: Result, path: str, title: str) -> None:
-    """Draw admitted requests per minute per deployment to a PNG at ``path``.
+PLOT_FORMATS = ("png", "svg", "pdf")
 
-    Raises ImportError without matplotlib (``pip install 'ratetree[plot]'``) and OSError
-    when the file cannot be written.
+
+def plot_format(path: str) -> str:
+    """The image format ``path`` names by its suffix. Raises ValueError for another."""
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise ValueError(
+            f"--plot {path!r}: name a .png, .svg or .pdf file (the suffix picks the format)"
+        )
+    return suffix
+
+
+def check_plot(path: str) -> None:
+    """Fail fast, before a long run: matplotlib missing (ImportError), a suffix that is no
+    image format (ValueError), a folder that does not exist or a path that is a folder
+    (OSError)."""
+    plot_format(path)
+    import matplotlib  # noqa: F401  # an optional extra; ImportError names it
+
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
+
+# Markers and dashes told apart even where lines coincide (two deployments at the same
+# rate draw the same steps).
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def plot(result: Result, path: str, title: str) -> None:
+    """Draw :func:`figure` to ``path`` (.png, .svg or .pdf, by suffix).
+
+    Raises ImportError without matplotlib (``pip install 'ratetree[plot]'``), ValueError
+    for another suffix and OSError when the file cannot be written.
     """
+    fmt = plot_format(path)
+    figure(result, title).savefig(path, format=fmt)
+
+
+def figure(result: Result, title: str) -> Figure:
+    """Admitted requests per minute per deployment (a step line, with a hollow marker
+    per minute of its own shape), each deployment's rpm ceiling (a dotted line of its
+    colour) and refusals per minute (dashed grey). Raises ImportError without matplotlib."""
     from matplotlib.figure import Figure  # an optional extra; Figure needs no GUI backend
 
-    figure = Figure(figsize=(8, 4.5), layout="constrained")
-    axes = figure.add_subplot()
+    drawing = Figure(figsize=(8, 4.5), layout="constrained")
+    axes = drawing.add_subplot()
     # Each minute is a step from its start to its end, so the last one needs an end too.
     minutes = [m.index for m in result.timeline] + [len(result.timeline)]
-    for d, name in zip(result.deployments, column_names(result).values(), strict=True):
+    centres = [m.index + 0.5 for m in result.timeline]
+    names = column_names(result).values()
+    for i, (d, name) in enumerate(zip(result.deployments, names, strict=True)):
         counts = [m.admitted.get(d.id, 0) for m in result.timeline]
-        axes.step(minutes, [*counts, counts[-1]], where="post", label=name)
+        label = name if d.rpm is None else f"{name} (rpm {d.rpm:g}, dotted)"
+        (line,) = axes.step(
+            minutes, [*counts, counts[-1]], where="post", label=label, alpha=0.8, zorder=3
+        )
+        # One hollow marker per minute, mid-step, of its own shape: a line hidden under
+        # another still shows its own.
+        axes.plot(
+            centres,
+            counts,
+            linestyle="none",
+            marker=_MARKERS[i % len(_MARKERS)],
+            markersize=5,
+            markerfacecolor="none",
+            color=line.get_color(),
+            zorder=4,
+        )
+        if d.rpm is not None:
+            axes.axhline(d.rpm, color=line.get_color(), linestyle=":", linewidth=1, zorder=2)
     refused = [sum(m.refused.values()) for m in result.timeline]
     axes.step(
         minutes,
@@ -163,4 +290,4 @@ def plot(result: Result, path: str, title: str) -> None:
     axes.set_ylabel("requests per minute")
     axes.set_title(title.replace("; ", "\n", 1), fontsize=9)
     axes.legend(fontsize=8)
-    figure.savefig(path, format="png")
+    return drawing

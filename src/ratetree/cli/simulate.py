@@ -100,6 +100,8 @@ class DeploymentRow:
     admitted: int
     tokens: float
     share: float  # of all admitted requests
+    #: the deployment's own tightest rpm as requests per minute, None without one
+    rpm: float | None = None
 
 
 @attrs.frozen
@@ -226,6 +228,7 @@ def _result(scheduler: Scheduler, tally: _Tally, duration: float) -> Result:
             tally.admitted.get(d.id, 0),
             tally.tokens.get(d.id, 0.0),
             tally.admitted.get(d.id, 0) / total if total else 0.0,
+            min((r.per_minute for r in d.limits.rpm), default=None),
         )
         for d in scheduler.spec.deployments
     )

@@ -1,8 +1,11 @@
 """Read a LiteLLM ``model_list`` (plus router settings) into a :class:`TreeSpec`.
 
 Each distinct ``model_name`` becomes a group. An entry whose ``litellm_params.model`` names
-another group (directly or through ``model_group_alias``) is a reference to that group;
-every other entry is a deployment, and its original dict travels along as the payload.
+another group (directly or through ``model_group_alias``) and that carries nothing but
+routing keys (see :data:`ratetree.config.values.ROUTING_KEYS`) is a reference to that
+group; every other entry is a deployment, as LiteLLM reads it, and its original dict
+travels along as the payload. Values are read as LiteLLM reads them (``os.environ/NAME``,
+numeric strings, limits beside ``litellm_params``): see :mod:`ratetree.config.values`.
 
 The input usually comes straight from YAML, so nothing about its shape is trusted: every
 problem is reported as a :class:`ConfigError` that points at the entry at fault.
@@ -13,10 +16,18 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ratetree.config.values import (
+    entry_value,
+    from_environment,
+    non_routing_keys,
+    read_value,
+    refuse_unknown,
+)
 from ratetree.core.graph import find_cycle, resolve_aliases
 from ratetree.core.specs import (
     Deployment,
@@ -41,6 +52,7 @@ _STRATEGIES: dict[str, Strategy] = {
     "round-robin": "round-robin",
 }
 _LIMIT_KEYS = ("rpm", "tpm", "max_parallel_requests")
+_READ_KEYS = (*_LIMIT_KEYS, "order", "weight")
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,11 +66,11 @@ class _Entry:
     params: Mapping[object, object]
     info: Mapping[object, object]
     raw: object
+    values: Mapping[str, object]  # the routing keys, read where LiteLLM reads them
+    provider_keys: tuple[str, ...]  # what makes it a deployment even if model names a group
 
     def read(self, key: str) -> object:
-        # LiteLLM looks in litellm_params first and falls back to model_info.
-        value = self.params.get(key)
-        return self.info.get(key) if value is None else value
+        return self.values.get(key)
 
 
 @contextmanager
@@ -71,6 +83,7 @@ def _blame(where: str) -> Iterator[None]:
 
 
 def _strategy(routing_strategy: object) -> Strategy:
+    """The core strategy for a LiteLLM strategy name (None: simple-shuffle)."""
     if isinstance(routing_strategy, enum.Enum):  # litellm.types.router.RoutingStrategy
         routing_strategy = routing_strategy.value
     if routing_strategy is None:
@@ -83,7 +96,7 @@ def _strategy(routing_strategy: object) -> Strategy:
     )
 
 
-def _parse_entry(index: int, raw: object) -> _Entry:
+def _parse_entry(index: int, raw: object, environ: Mapping[str, str]) -> _Entry:
     where = f"model_list[{index}]"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: an entry must be a mapping, got {show(raw)}")
@@ -94,7 +107,8 @@ def _parse_entry(index: int, raw: object) -> _Entry:
     params = raw.get("litellm_params")
     if not isinstance(params, Mapping):
         raise ConfigError(f"{where}: litellm_params {show(params)} must be a mapping")
-    model = params.get("model")
+    with _blame(where):
+        model = from_environment(params.get("model"), "litellm_params.model", environ)
     if not isinstance(model, str) or not model:
         raise ConfigError(f"{where}: litellm_params.model {show(model)} must be a non-empty string")
     info = raw.get("model_info")
@@ -102,7 +116,15 @@ def _parse_entry(index: int, raw: object) -> _Entry:
         info = {}
     elif not isinstance(info, Mapping):
         raise ConfigError(f"{where}: model_info {show(info)} must be a mapping")
-    return _Entry(index, where, name, model, params, info, raw)
+    with _blame(where):
+        values = {key: entry_value(raw, key, environ) for key in _READ_KEYS}
+    if isinstance(values["weight"], str):
+        raise ConfigError(
+            f"{where}: weight {show(values['weight'])} is a string; LiteLLM's simple-shuffle "
+            f"refuses a weight that is not a number"
+        )
+    provider_keys = tuple(non_routing_keys(raw))
+    return _Entry(index, where, name, model, params, info, raw, values, provider_keys)
 
 
 def _limits(values: Mapping[str, object], where: str) -> Limits:
@@ -153,30 +175,52 @@ def _parse_aliases(
     return resolved, frozenset(hidden)
 
 
-def _parse_group_limits(
-    group_limits: object, groups: Mapping[str, object], aliases: Mapping[str, str]
-) -> dict[str, Limits]:
-    if group_limits is None:
-        return {}
-    if not isinstance(group_limits, Mapping):
-        raise ConfigError(f"group_limits {show(group_limits)} must be a mapping")
-    result: dict[str, Limits] = {}
-    for name, values in group_limits.items():
-        where = f"group_limits[{show(name)}]"
+def _per_group(
+    what: str, settings: object, groups: Mapping[str, object], aliases: Mapping[str, str]
+) -> Iterator[tuple[str, str, object]]:
+    """(group, where, value) for every item of a mapping keyed by model_name."""
+    if settings is None:
+        return
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f"{what} {show(settings)} must be a mapping")
+    for name, value in settings.items():
+        where = f"{what}[{show(name)}]"
         if not isinstance(name, str) or name not in groups:
             is_alias = isinstance(name, str) and name in aliases
             hint = f"; it is an alias of {aliases[name]!r}" if is_alias else ""
             raise ConfigError(f"{where}: {show(name)} is not a model_name in model_list{hint}")
+        yield name, where, value
+
+
+def _parse_group_strategies(
+    group_strategies: object,
+    groups: Mapping[str, object],
+    aliases: Mapping[str, str],
+    environ: Mapping[str, str],
+) -> dict[str, Strategy]:
+    result: dict[str, Strategy] = {}
+    for name, where, value in _per_group("group_strategies", group_strategies, groups, aliases):
+        with _blame(where):
+            result[name] = _strategy(from_environment(value, "routing_strategy", environ))
+    return result
+
+
+def _parse_group_limits(
+    group_limits: object,
+    groups: Mapping[str, object],
+    aliases: Mapping[str, str],
+    environ: Mapping[str, str],
+) -> dict[str, Limits]:
+    result: dict[str, Limits] = {}
+    for name, where, values in _per_group("group_limits", group_limits, groups, aliases):
         if values is None:
             values = {}
         if not isinstance(values, Mapping):
             raise ConfigError(f"{where}: {show(values)} must be a mapping of limits")
-        unknown = sorted(map(show, set(values) - set(_LIMIT_KEYS)))
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown keys {', '.join(unknown)}; use {', '.join(_LIMIT_KEYS)}"
-            )
-        result[name] = _limits(values, where)
+        refuse_unknown(where, values, _LIMIT_KEYS)
+        with _blame(where):
+            read = {str(k): read_value(v, str(k), environ) for k, v in values.items()}
+        result[name] = _limits(read, where)
     return result
 
 
@@ -235,8 +279,15 @@ class _Builder:
     def reference_target(self, entry: _Entry) -> str | None:
         """The group ``entry`` refers to, or None when it is a deployment."""
         target = self.aliases.get(entry.model, entry.model)
-        # `model_name: gpt-4o` with `model: gpt-4o` is a deployment, not a self-reference.
-        if target == entry.group or target not in self.groups:
+        # `model_name: gpt-4o` with `model: gpt-4o` is a deployment, not a self-reference;
+        # so is an entry with provider parameters or an id, which LiteLLM calls directly,
+        # and a wildcard model (`openai/*`), which LiteLLM fills in from the request.
+        if (
+            target == entry.group
+            or target not in self.groups
+            or entry.provider_keys
+            or "*" in entry.model
+        ):
             return None
         return target
 
@@ -316,13 +367,17 @@ def load_litellm(
     model_group_alias: object = None,
     routing_strategy: object = "simple-shuffle",
     group_limits: object = None,
+    group_strategies: object = None,
+    environ: Mapping[str, str] = os.environ,
 ) -> TreeSpec:
     """Build a :class:`TreeSpec` from LiteLLM's ``model_list`` and router settings.
 
     ``model_group_alias`` maps an alias to a group (or alias) name or to
     ``{"model": name, "hidden": bool}``. ``routing_strategy`` is a LiteLLM strategy name
-    (None means the default, simple-shuffle) and applies to every group. ``group_limits``
+    (None means the default, simple-shuffle) and applies to every group that
+    ``group_strategies`` (model_name -> strategy name) does not name. ``group_limits``
     maps a model_name to ``{"rpm": ..., "tpm": ..., "max_parallel_requests": ...}``.
+    ``os.environ/NAME`` values are looked up in ``environ``.
 
     Groups and deployments come out in order of first appearance. A deployment's id is
     ``model_info.id`` when given, else a hash of the entry that is stable across restarts.
@@ -332,24 +387,26 @@ def load_litellm(
             shape; a missing or non-string model_name or litellm_params.model; invalid
             rpm, tpm, max_parallel_requests, order or weight; an unsupported routing
             strategy; an alias that shadows a group, loops, or leads to no group;
-            group_limits for an unknown group or with unknown keys; one model_info.id on
+            group_limits or group_strategies for an unknown group, unknown keys or
+            strategies; an ``os.environ/NAME`` value whose variable is unset; one model_info.id on
             entries with different definitions; a cycle of references between groups.
             Messages about an entry start with ``model_list[i] (model_name 'x'):``.
     """
-    strategy = _strategy(routing_strategy)
+    strategy = _strategy(from_environment(routing_strategy, "routing_strategy", environ))
     if not isinstance(model_list, (list, tuple)):
         raise ConfigError(f"model_list {show(model_list)} must be a list of entries")
-    entries = [_parse_entry(index, raw) for index, raw in enumerate(model_list)]
+    entries = [_parse_entry(index, raw, environ) for index, raw in enumerate(model_list)]
     groups = {entry.group: None for entry in entries}  # a dict keeps first-appearance order
     aliases, hidden = _parse_aliases(model_group_alias, groups)
-    limits = _parse_group_limits(group_limits, groups, aliases)
+    limits = _parse_group_limits(group_limits, groups, aliases, environ)
+    strategies = _parse_group_strategies(group_strategies, groups, aliases, environ)
 
     builder = _Builder(groups, aliases)
     for entry in entries:
         builder.add(entry)
     builder.check_cycles()
     tree_groups = [
-        Group(name, members, strategy, limits.get(name, Limits()))
+        Group(name, members, strategies.get(name, strategy), limits.get(name, Limits()))
         for name, members in builder.members.items()
     ]
     return TreeSpec(

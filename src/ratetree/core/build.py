@@ -3,6 +3,7 @@ member reference, tiers per group, and the weights each tier's strategy uses."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from ratetree.core.buckets import NEVER
@@ -20,10 +21,28 @@ from ratetree.errors import ConfigError
 WEIGHT_KEYS = ("weight", "rpm", "tpm")
 
 
-class Tree:
-    """The runtime graph. ``groups`` also maps every alias to its group's state."""
+def wildcard_regex(pattern: str) -> str:
+    """The regex LiteLLM's pattern router makes of a model_name holding ``*``
+    (``PatternMatchRouter.pattern_to_regex``): each ``*`` matches anything, and a
+    request matches when the regex matches at its start (``re.match``)."""
+    return re.escape(pattern).replace(r"\*", "(.*)")
 
-    __slots__ = ("aliases", "deployments", "edges", "groups", "spec")
+
+def _by_specificity(names: list[str]) -> list[str]:
+    # PatternUtils.calculate_pattern_specificity: the longer regex first, then the one with
+    # more special characters; a stable sort keeps config order among equals.
+    def key(name: str) -> tuple[int, int]:
+        regex = wildcard_regex(name)
+        return len(regex), sum(regex.count(c) for c in "*+?\\^$|()")
+
+    return sorted(names, key=key, reverse=True)
+
+
+class Tree:
+    """The runtime graph: every group's state by name, the alias table, and the wildcard
+    groups (a model_name holding ``*``) in the order LiteLLM tries them."""
+
+    __slots__ = ("aliases", "deployments", "edges", "groups", "patterns", "spec")
 
     def __init__(self, spec: TreeSpec) -> None:
         self.spec = spec
@@ -32,16 +51,24 @@ class Tree:
         self.edges: list[Reference] = []
         self.aliases = resolve_aliases(spec.aliases, {g.name for g in spec.groups})
         _build(self, spec)
+        wildcards = _by_specificity([g.name for g in spec.groups if "*" in g.name])
+        self.patterns: tuple[tuple[re.Pattern[str], GroupState], ...] = tuple(
+            (re.compile(wildcard_regex(name)), self.groups[name]) for name in wildcards
+        )
 
     def lookup(self, name: str) -> GroupState | None:
         """The group a request for ``name`` goes to: a group of that name, else the group
-        an alias names; None when there is none (or ``name`` is not hashable)."""
+        an alias names, else the first wildcard group whose pattern matches ``name`` (as
+        LiteLLM's pattern router picks it); None when there is none (or ``name`` is not
+        hashable)."""
         try:
             found = self.groups.get(name)
             if found is None:
                 alias = self.aliases.get(name)
                 if alias is not None:
                     found = self.groups[alias]
+                elif self.patterns and isinstance(name, str):
+                    found = next((g for p, g in self.patterns if p.match(name)), None)
         except TypeError:
             return None
         return found
