@@ -153,9 +153,12 @@ class Scheduler:
             raise UnknownGroup(name)
         return found
 
-    def acquire(self, group: str, *, tokens: float = 0) -> Lease:
+    def acquire(
+        self, group: str, *, tokens: float = 0, exclude: frozenset[str] = frozenset()
+    ) -> Lease:
         """Reserve one request and ``tokens`` tokens on a deployment reachable from
-        ``group`` and on every limited node and reference on the way.
+        ``group`` and on every limited node and reference on the way, never on a deployment
+        whose id is in ``exclude`` (the ``retry_after`` of a refusal does not look at it).
 
         Raises NoCapacity (with ``retry_after``) when nothing can admit it now (with
         ``retry_after=None`` while waiters on a group sharing a deployment are queued),
@@ -168,7 +171,7 @@ class Scheduler:
         if tokens > root.max_tokens:
             raise _too_large(group, tokens, root)
         if self._state is not None:
-            return self._state._acquire(group, root, tokens)
+            return self._state._acquire(group, root, tokens, exclude)
         lock = self._lock
         if not lock.acquire(False):
             _take_contended(lock)
@@ -181,7 +184,7 @@ class Scheduler:
             # Capacity that queued waiters need is theirs: no jumping the queue.
             if self._waiting.entries and self._waiting.holds(root, now, horizon):
                 raise NoCapacity(group, None)
-            path = select(root, tokens, now, horizon, self._rng)
+            path = select(root, tokens, now, horizon, self._rng, exclude)
             if path is not None:
                 commit(path, tokens, now, horizon, self._wake)
                 self._version += 1

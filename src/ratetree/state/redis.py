@@ -281,7 +281,9 @@ class RedisState:
 
     # ----------------------------------------------------------------- the scheduler's hooks
 
-    def _acquire(self, group: str, root: GroupState, tokens: float) -> Lease:
+    def _acquire(
+        self, group: str, root: GroupState, tokens: float, exclude: frozenset[str] = frozenset()
+    ) -> Lease:
         """:meth:`Scheduler.acquire` with the commit made in Redis. Raises NoCapacity, or
         StateUnavailable (a NoCapacity) when failing closed."""
         sched = self._bound()
@@ -293,7 +295,7 @@ class RedisState:
             refused = 0
             synced = False
             while True:
-                path = select(root, tokens, now, horizon, sched._rng)
+                path = select(root, tokens, now, horizon, sched._rng, exclude)
                 if path is None:
                     if synced or now - self._synced.get(id(root), -NEVER) < self.sync_interval:
                         break
