@@ -101,6 +101,7 @@ def wire() -> Iterator[Wire]:
         *,
         lease_timeout: float = 600.0,
         estimate: Callable[[Any], float] = estimate_tokens,
+        cool_last_deployment: bool = True,
         **router_options: Any,
     ) -> tuple[RatetreeRouting, Any, FakeClock]:
         clock = FakeClock()
@@ -110,6 +111,7 @@ def wire() -> Iterator[Wire]:
             rng=random.Random(7),
             lease_timeout=lease_timeout,
             estimate_tokens=estimate,
+            cool_last_deployment=cool_last_deployment,
         )
         router = Router(
             model_list=routing.model_list,
@@ -124,10 +126,10 @@ def wire() -> Iterator[Wire]:
 
     yield make
     for routing in made:
-        routing.detach()
-    for routing in made:
         assert routing.open_leases == 0
         assert in_flight(routing) == 0
+    for routing in made:
+        routing.detach()
 
 
 def call(router: Any, model: str, **kwargs: Any) -> Any:
@@ -135,18 +137,22 @@ def call(router: Any, model: str, **kwargs: Any) -> Any:
     return asyncio.run(router.acompletion(model=model, messages=MESSAGES, **kwargs))
 
 
-def test_the_router_sees_only_real_deployments_and_knows_the_umbrella_group(wire: Wire) -> None:
+def test_the_router_sees_real_deployments_under_every_group_that_reaches_them(
+    wire: Wire,
+) -> None:
     routing, router, _ = wire()
     deployments = [e for e in example() if e["model_name"] != "fast"]
-    assert [e["litellm_params"] for e in routing.model_list] == [
-        e["litellm_params"] for e in deployments
+    # Each deployment under its own group, without `order` (ratetree applies orders), ...
+    own = [e for e in routing.model_list if e["model_name"] != "fast"]
+    assert [e["litellm_params"] for e in own] == [
+        {k: v for k, v in e["litellm_params"].items() if k != "order"} for e in deployments
     ]
-    assert routing.model_group_alias == {"fast": deployments[0]["model_name"]}
+    # ... and again under the umbrella group, under the same id.
+    assert sorted(e["model_info"]["id"] for e in routing.model_list if e["model_name"] == "fast")
+    assert routing.model_group_alias == {}
     registry = router.registry()
-    assert sorted(registry.names(kind="ids")) == sorted(
-        e["model_info"]["id"] for e in routing.model_list
-    )
-    assert set(registry.names(kind="group_set")) == {e["model_name"] for e in deployments}
+    assert set(registry.names(kind="ids")) == {e["model_info"]["id"] for e in routing.model_list}
+    assert set(registry.names(kind="group_set")) == {"fast", *(e["model_name"] for e in deployments)}
     # What the proxy asks before it routes a request: is the name known at all?
     assert registry.resolve("fast", kind="recognized")
 
@@ -301,13 +307,31 @@ def test_an_abandoned_stream_is_released_after_lease_timeout(wire: Wire) -> None
             model="fast/glm-4.7", messages=MESSAGES, mock_response="never read", stream=True
         )
         async for _ in chunks:
-            break  # the caller walks away; LiteLLM reports nothing
+            break  # the caller walks away, its task goes on; LiteLLM reports nothing
+        assert routing.open_leases == 1
+        clock.advance(60.0)
+        await router.acompletion(model="fast/GPT-OSS-120b", messages=MESSAGES, mock_response="ok")
+        assert routing.open_leases == 0  # the next pick swept it
 
     asyncio.run(abandon())
-    assert routing.open_leases == 1
-    clock.advance(60.0)
-    call(router, "fast/GPT-OSS-120b")  # the next pick sweeps it
-    assert routing.open_leases == 0
+
+
+def test_an_abandoned_stream_is_released_when_its_task_ends(wire: Wire) -> None:
+    routing, router, _ = wire()
+
+    async def abandon() -> None:
+        chunks = await router.acompletion(
+            model="fast/glm-4.7", messages=MESSAGES, mock_response="never read", stream=True
+        )
+        async for _ in chunks:
+            break
+
+    async def run() -> None:
+        await asyncio.create_task(abandon())
+        await asyncio.sleep(0)  # the ended task's done-callbacks run
+        assert routing.open_leases == 0
+
+    asyncio.run(run())
 
 
 def test_router_retries_settle_every_attempts_lease(wire: Wire) -> None:
@@ -356,8 +380,10 @@ def test_no_capacity_raises_litellms_rate_limit_error_with_retry_after(wire: Wir
 
 def test_an_unknown_group_is_a_bad_request(wire: Wire) -> None:
     _, router, _ = wire()
+    with pytest.raises(litellm.BadRequestError, match="'slow'"):
+        call(router, "slow")  # the Router refuses it before ratetree is asked
     with pytest.raises(litellm.BadRequestError, match="unknown group 'slow'"):
-        call(router, "slow")
+        router.completion(model="slow", messages=MESSAGES, mock_response="ok")
 
 
 def test_a_request_larger_than_any_tpm_bucket_is_a_bad_request(wire: Wire) -> None:
