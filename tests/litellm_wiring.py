@@ -16,10 +16,8 @@ import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-from litellm import Router
-
 from examples import readme_model_list
+from litellm import Router
 from ratetree.integrations.litellm import RatetreeRouting
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -71,8 +69,8 @@ async def settled(routing: RatetreeRouting) -> None:
     raise AssertionError(f"{routing.open_leases} leases still open")
 
 
-@pytest.fixture
-def wire() -> Iterator[Wire]:
+def wiring() -> Iterator[Wire]:
+    """The body of a test module's ``wire`` fixture (``yield from wiring()``)."""
     made: list[RatetreeRouting] = []
 
     def make(

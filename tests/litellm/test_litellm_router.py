@@ -29,7 +29,7 @@ litellm = pytest.importorskip("litellm", reason="the litellm extra is not instal
 import httpx  # noqa: E402  (a LiteLLM dependency)
 import yaml  # noqa: E402
 
-from examples import README, readme_model_list  # noqa: E402
+from examples import readme_model_list  # noqa: E402
 from litellm import Router  # noqa: E402
 from ratetree.integrations.litellm import RatetreeRouting, estimate_tokens  # noqa: E402
 from ratetree.testing import FakeClock  # noqa: E402
@@ -152,7 +152,10 @@ def test_the_router_sees_real_deployments_under_every_group_that_reaches_them(
     assert routing.model_group_alias == {}
     registry = router.registry()
     assert set(registry.names(kind="ids")) == {e["model_info"]["id"] for e in routing.model_list}
-    assert set(registry.names(kind="group_set")) == {"fast", *(e["model_name"] for e in deployments)}
+    assert set(registry.names(kind="group_set")) == {
+        "fast",
+        *(e["model_name"] for e in deployments),
+    }
     # What the proxy asks before it routes a request: is the name known at all?
     assert registry.resolve("fast", kind="recognized")
 
@@ -400,9 +403,9 @@ def test_the_sync_completion_path_routes_and_settles(wire: Wire) -> None:
     asyncio.run(settled(routing))
 
 
-def test_the_readme_litellm_example_prints_what_the_readme_shows(tmp_path: Path) -> None:
-    section = README.split("## Using ratetree with LiteLLM's Router", 1)[1]
-    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
+def test_the_docs_litellm_example_prints_what_the_docs_show(tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "litellm-router.md").read_text()
+    blocks = re.findall(r"```(\w*)\n(.*?)```", docs, re.S)
     demo = next(code for language, code in blocks if language == "python" and "asyncio" in code)
     shown = next(code for language, code in blocks if language == "" and "->" in code)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"model_list": readme_model_list()}))

@@ -13,10 +13,12 @@ litellm = pytest.importorskip("litellm", reason="the litellm extra is not instal
 
 import asyncio  # noqa: E402
 from collections import Counter  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from typing import Any  # noqa: E402
 
 from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 from litellm.types.router import CustomRoutingStrategyBase  # noqa: E402
+
 from litellm_wiring import (  # noqa: E402
     MESSAGES,
     Wire,
@@ -25,10 +27,14 @@ from litellm_wiring import (  # noqa: E402
     in_flight,
     one,
     settled,
-    wire,  # noqa: F401  (the fixture)
+    wiring,
 )
-
 from ratetree.integrations.litellm import RatetreeRouting  # noqa: E402
+
+
+@pytest.fixture
+def wire() -> Iterator[Wire]:
+    yield from wiring()
 
 
 def two(**second: Any) -> list[dict[str, Any]]:
@@ -73,7 +79,7 @@ def test_a_cancelled_request_frees_its_slot_one_loop_iteration_later(wire: Wire)
 def test_a_request_cancelled_inside_a_task_that_goes_on_is_freed_by_its_next_request(
     wire: Wire,
 ) -> None:
-    routing, router = wire()
+    _, router = wire()
 
     async def run() -> None:
         with pytest.raises(TimeoutError):
@@ -172,11 +178,11 @@ def test_reconfigure_switches_the_tree_and_the_routers_deployments_together(wire
 def test_a_deployment_added_to_the_router_behind_ratetrees_back_is_refused_clearly(
     wire: Wire,
 ) -> None:
-    routing, router = wire(two()[:1])
+    _, router = wire(two()[:1])
     router.add_deployment(litellm.types.router.Deployment(**two()[1]))
     other = {**two()[1], "model_name": "new", "model_info": {"id": "c"}}
     router.add_deployment(litellm.types.router.Deployment(**other))
-    with pytest.raises(litellm.BadRequestError, match="RatetreeRouting.reconfigure"):
+    with pytest.raises(litellm.BadRequestError, match=r"RatetreeRouting\.reconfigure"):
         asyncio.run(router.acompletion(model="g", messages=MESSAGES))
     with pytest.raises(litellm.BadRequestError, match="added to the Router after attach"):
         router.completion(model="new", messages=MESSAGES)
@@ -250,7 +256,7 @@ def test_the_router_reports_umbrella_groups_with_every_deployment_they_reach(
 def test_pre_call_checks_keep_a_prompt_off_a_deployment_too_small_for_it(wire: Wire) -> None:
     model_list = two()
     model_list[0]["model_info"]["max_input_tokens"] = 3
-    routing, router = wire(model_list, enable_pre_call_checks=True)
+    _, router = wire(model_list, enable_pre_call_checks=True)
     long = [{"role": "user", "content": "a prompt far longer than three tokens " * 4}]
 
     async def run() -> set[str]:
@@ -263,7 +269,7 @@ def test_pre_call_checks_keep_a_prompt_off_a_deployment_too_small_for_it(wire: W
 
 
 def test_tag_filtering_sends_a_tagged_request_to_the_tagged_deployment(wire: Wire) -> None:
-    routing, router = wire(two(tags=["blue"]), enable_tag_filtering=True)
+    _, router = wire(two(tags=["blue"]), enable_tag_filtering=True)
 
     async def run() -> set[str]:
         return {
@@ -286,7 +292,7 @@ class OnlyB(CustomLogger):  # type: ignore[misc]
 def test_async_filter_deployments_callbacks_narrow_what_ratetree_chooses_from(
     wire: Wire,
 ) -> None:
-    routing, router = wire(two())
+    _, router = wire(two())
     only_b = OnlyB()
     litellm.logging_callback_manager.add_litellm_callback(only_b)
     try:
@@ -303,7 +309,7 @@ def test_async_filter_deployments_callbacks_narrow_what_ratetree_chooses_from(
 
 
 def test_a_request_naming_a_deployment_id_goes_there_through_its_limits(wire: Wire) -> None:
-    routing, router = wire(two(rpm=2))
+    _, router = wire(two(rpm=2))
     served = [router.completion(model="b", messages=MESSAGES) for _ in range(2)]
     assert {r._hidden_params["model_id"] for r in served} == {"b"}
     with pytest.raises(litellm.RateLimitError):

@@ -442,7 +442,9 @@ class RatetreeRouting:
             lease.release(tokens=total_tokens(response))
 
     def returned_sync(self, kwargs: Mapping[str, Any]) -> None:
-        lease = self._ledger.returned(ticket_of(kwargs), deployment_of(kwargs), threading.get_ident())
+        lease = self._ledger.returned(
+            ticket_of(kwargs), deployment_of(kwargs), threading.get_ident()
+        )
         if lease is not None:
             lease.release(tokens=raw_total_tokens(kwargs))
 

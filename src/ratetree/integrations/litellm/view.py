@@ -89,9 +89,13 @@ class RouterView:
         }
         self.resolve: dict[str, str] = {name: name for name in groups}
         self.aliases: dict[str, Any] = {}
-        for alias, group in spec.aliases.items():
-            self.resolve[alias] = group
-            self.aliases[alias] = {"model": group, "hidden": True} if alias in spec.hidden else group
+        for alias, target in spec.aliases.items():
+            while target in spec.aliases:  # a valid spec's alias chains end at a group
+                target = spec.aliases[target]
+            self.resolve[alias] = target
+            self.aliases[alias] = (
+                {"model": target, "hidden": True} if alias in spec.hidden else target
+            )
 
     @property
     def model_list(self) -> list[dict[str, Any]]:
