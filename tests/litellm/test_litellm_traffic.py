@@ -175,6 +175,28 @@ def test_reconfigure_switches_the_tree_and_the_routers_deployments_together(wire
     asyncio.run(run())
 
 
+def test_requests_racing_reconfigurations_are_served_never_broken(wire: Wire) -> None:
+    routing, router = wire(two())
+    configs = [two(), two()[:1], two()[1:]]
+    served = Counter()
+
+    async def client() -> None:
+        for _ in range(6):
+            response = await router.acompletion(model="g", messages=MESSAGES)
+            served[response._hidden_params["model_id"]] += 1
+
+    async def run() -> None:
+        clients = [asyncio.create_task(client()) for _ in range(4)]
+        for i in range(30):  # a switch between every step of the clients' picks and calls
+            routing.reconfigure(configs[i % 3])
+            await asyncio.sleep(0)
+        await asyncio.gather(*clients)  # any error a client met is raised here
+        await settled(routing)
+
+    asyncio.run(run())
+    assert sum(served.values()) == 24
+
+
 def test_a_deployment_added_to_the_router_behind_ratetrees_back_is_refused_clearly(
     wire: Wire,
 ) -> None:
@@ -184,6 +206,8 @@ def test_a_deployment_added_to_the_router_behind_ratetrees_back_is_refused_clear
     router.add_deployment(litellm.types.router.Deployment(**other))
     with pytest.raises(litellm.BadRequestError, match=r"RatetreeRouting\.reconfigure"):
         asyncio.run(router.acompletion(model="g", messages=MESSAGES))
+    with pytest.raises(litellm.BadRequestError, match=r"RatetreeRouting\.reconfigure"):
+        router.completion(model="g", messages=MESSAGES)
     with pytest.raises(litellm.BadRequestError, match="added to the Router after attach"):
         router.completion(model="new", messages=MESSAGES)
 

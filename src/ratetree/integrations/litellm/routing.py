@@ -28,7 +28,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ratetree.config.litellm import load_litellm
 from ratetree.core.leases import Lease
@@ -92,6 +92,13 @@ def _bad_request(message: str, group: str) -> Exception:
     )
 
 
+class Allowed(NamedTuple):
+    """The deployments the Router lets a request reach, read against one view of the tree."""
+
+    view: RouterView
+    ids: frozenset[str]
+
+
 class RatetreeRouting:
     """A :class:`Scheduler` wired into a ``litellm.Router``: build the Router with
     :attr:`model_list` and :attr:`model_group_alias`, then :meth:`attach` it.
@@ -128,6 +135,7 @@ class RatetreeRouting:
         self._settler = Settler(self)
         self._router: Any = None
         self._previous: object = None
+        self._version: object = None  # the Router's registry version ratetree last matched
 
     @classmethod
     def from_model_list(
@@ -198,6 +206,7 @@ class RatetreeRouting:
         router.register_plugin(self._strategy)
         litellm.logging_callback_manager.add_litellm_callback(self._settler)
         self._router = router
+        self._version = router.registry().version
 
     def detach(self) -> None:
         """Give the Router back its previous routing strategy, take the settling callback off
@@ -243,6 +252,7 @@ class RatetreeRouting:
             if router is not None:
                 router.set_model_list(view.model_list)
                 router.apply(ChangeSet(assign={"model_group_alias": dict(view.aliases)}))
+                self._version = router.registry().version
 
     # -- the strategy calls these -----------------------------------------------------------
 
@@ -272,16 +282,33 @@ class RatetreeRouting:
     ) -> dict[str, Any]:
         request = request_kwargs if isinstance(request_kwargs, dict) else {}
         trace = request.get("litellm_trace_id")
+        allowed = self._listed(group)
         if trace is None:
-            return self._peek(group, request, messages, input, None)
+            return self._peek(group, request, messages, input, allowed)
         try:
-            return self._take(group, request, trace, threading.get_ident(), None, messages, input)
+            return self._take(
+                group, request, trace, threading.get_ident(), allowed, messages, input
+            )
         except NoCapacity as err:
             raise _no_capacity_error(err) from None
 
+    def _listed(self, group: str) -> Allowed | None:
+        """On the sync path, where the Router has no filter query: the deployments it lists
+        for ``group`` when they changed since ratetree last matched them (so an addition
+        behind ratetree's back is refused, not skipped), else None (no narrowing)."""
+        router = self._router
+        if router is None:
+            return None
+        registry = router.registry()
+        view = self._view
+        if registry.version == self._version or group not in view.resolve:
+            return None
+        listed = registry.names(view.resolve[group], kind="ids")
+        return Allowed(view, frozenset(map(str, listed)))
+
     async def _allowed(
         self, group: str, request: dict[str, Any], messages: object, input: object
-    ) -> frozenset[str] | None:
+    ) -> Allowed | None:
         """The deployments the Router's own filters let through for this request (pre-call
         checks, tags, ``async_filter_deployments`` callbacks, its cooldowns): its
         ``select(kind="healthy")``, on a copy of the request it may write to. Raises what
@@ -289,16 +316,17 @@ class RatetreeRouting:
         router = self._router
         if router is None:
             return None
+        view = self._view  # what the Router lists now matches it, unless reconfigured meanwhile
         probe = dict(request)
         for name in _METADATA_KEYS:
             if isinstance(probe.get(name), dict):
                 probe[name] = dict(probe[name])
         found = await router.select(group, probe, kind="healthy", messages=messages, input=input)
         listed = [found] if isinstance(found, Mapping) else found
-        return frozenset(str(d["model_info"]["id"]) for d in listed)
+        return Allowed(view, frozenset(str(d["model_info"]["id"]) for d in listed))
 
     def _target(
-        self, view: RouterView, group: str, allowed: frozenset[str] | None
+        self, view: RouterView, group: str, allowed: Allowed | None
     ) -> tuple[str, frozenset[str]]:
         """The group to acquire on and the deployments it must not choose. A request naming
         a deployment by its id goes to that deployment through its own group."""
@@ -309,15 +337,18 @@ class RatetreeRouting:
         else:
             raise self._unknown(group)
         reach = view.reach[view.resolve[target]]
-        if allowed is not None and not allowed <= reach:
-            unknown = ", ".join(sorted(allowed - reach))
-            raise _bad_request(
-                f"the Router serves deployment(s) {unknown} for {group!r} that ratetree does "
-                "not know (added to the Router after attach); add them with "
-                "RatetreeRouting.reconfigure",
-                group,
-            )
-        exclude = frozenset() if allowed is None else reach - allowed
+        exclude: frozenset[str] = frozenset()
+        # A list read before a reconfiguration describes the old tree: it narrows nothing.
+        if allowed is not None and allowed.view is view:
+            if not allowed.ids <= reach:
+                unknown = ", ".join(sorted(allowed.ids - reach))
+                raise _bad_request(
+                    f"the Router serves deployment(s) {unknown} for {group!r} that ratetree "
+                    "does not know (added to the Router after attach); add them with "
+                    "RatetreeRouting.reconfigure",
+                    group,
+                )
+            exclude = reach - allowed.ids
         if only is not None:
             exclude |= reach - only
         return target, exclude
@@ -343,7 +374,7 @@ class RatetreeRouting:
         request: dict[str, Any],
         messages: object,
         input: object,
-        allowed: frozenset[str] | None,
+        allowed: Allowed | None,
     ) -> dict[str, Any]:
         """What a pick would choose now, holding nothing (no call follows it)."""
         tokens = self._tokens(request, messages, input)
@@ -367,7 +398,7 @@ class RatetreeRouting:
         request: dict[str, Any],
         trace: object,
         owner: Hashable,
-        allowed: frozenset[str] | None,
+        allowed: Allowed | None,
         messages: object,
         input: object,
     ) -> dict[str, Any]:
