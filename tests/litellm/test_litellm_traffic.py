@@ -390,3 +390,32 @@ def test_a_response_names_the_path_ratetree_chose(wire: Wire) -> None:
     assert response._hidden_params["ratetree_path"] == f"fast/GPT-OSS-120b > {chosen}"
     response = asyncio.run(router.acompletion(model="fast", messages=MESSAGES))
     assert response._hidden_params["ratetree_path"].startswith("fast > fast/")
+
+
+# -- a shared state --------------------------------------------------------------------------
+
+
+def test_a_state_backend_passes_through_and_two_routers_share_the_limits(
+    wire: Wire, tmp_path: Any
+) -> None:
+    pytest.importorskip("redis", reason="the redis extra is not installed")
+    import redis_server
+
+    from ratetree import RedisState
+
+    redis_server.require()
+    server = redis_server.RedisServer(tmp_path)
+    server.start()
+    try:
+        model_list = one()
+        model_list[0]["litellm_params"]["rpm"] = 2
+        routers = [
+            wire(model_list, routing_options={"state": RedisState(server.url, prefix="shared")})[1]
+            for _ in range(2)
+        ]
+        for router in routers:
+            router.completion(model="one", messages=MESSAGES)
+        with pytest.raises(litellm.RateLimitError):
+            routers[0].completion(model="one", messages=MESSAGES)
+    finally:
+        server.kill()
