@@ -31,26 +31,11 @@ import yaml  # noqa: E402
 
 from examples import readme_model_list  # noqa: E402
 from litellm import Router  # noqa: E402
+from litellm_wiring import MESSAGES, example, ids_by_model, in_flight, settled  # noqa: E402
 from ratetree.integrations.litellm import RatetreeRouting, estimate_tokens  # noqa: E402
 from ratetree.testing import FakeClock  # noqa: E402
 
-MESSAGES = [{"role": "user", "content": "hi"}]
 Wire = Callable[..., tuple[RatetreeRouting, Any, FakeClock]]
-
-
-def example(**extra_params: Any) -> list[dict[str, Any]]:
-    """The README example with a fake key on every deployment (and ``extra_params``)."""
-    model_list = readme_model_list()
-    groups = {entry["model_name"] for entry in model_list}
-    for entry in model_list:
-        if entry["litellm_params"]["model"] not in groups:  # not a reference
-            entry["litellm_params"].update(api_key="fake-key", **extra_params)
-    return model_list
-
-
-def ids_by_model(routing: RatetreeRouting) -> dict[str, str]:
-    """Provider model string -> the deployment id the Router reports as ``model_id``."""
-    return {e["litellm_params"]["model"]: e["model_info"]["id"] for e in routing.model_list}
 
 
 def rpm_of(routing: RatetreeRouting, model: str) -> int:
@@ -67,10 +52,6 @@ def tpm_left(routing: RatetreeRouting, deployment_id: str) -> float:
     return bucket.remaining
 
 
-def in_flight(routing: RatetreeRouting) -> int:
-    return sum(d.in_flight for d in routing.scheduler.snapshot().deployments.values())
-
-
 def mock_429(retry_after: str) -> litellm.RateLimitError:
     response = httpx.Response(
         429,
@@ -80,16 +61,6 @@ def mock_429(retry_after: str) -> litellm.RateLimitError:
     return litellm.RateLimitError(
         message="provider says slow down", llm_provider="cerebras", model="x", response=response
     )
-
-
-async def settled(routing: RatetreeRouting) -> None:
-    """Wait (5 s at most) until every lease is settled: LiteLLM reports some outcomes from
-    background tasks (async logging) or threads (the sync path's logging)."""
-    for _ in range(500):
-        if routing.open_leases == 0:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{routing.open_leases} leases still open")
 
 
 @pytest.fixture

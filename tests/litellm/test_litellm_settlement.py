@@ -12,6 +12,7 @@ from ratetree.integrations.litellm.ledger import Ledger, Ticket
 from ratetree.integrations.litellm.reading import (
     TICKET,
     estimate_tokens,
+    raw_answer,
     retry_after_of,
     ticket_of,
     total_tokens,
@@ -153,3 +154,13 @@ def test_usage_and_tickets_are_found_where_litellm_puts_them() -> None:
     assert ticket_of({"litellm_params": {"metadata": {TICKET: "k"}}}) == "k"
     assert ticket_of({"litellm_metadata": {TICKET: "k"}}) == "k"
     assert ticket_of({"metadata": {}}) is None
+
+
+def test_a_sync_calls_raw_answer_is_read_only_when_it_is_one() -> None:
+    usage = {"usage": {"total_tokens": 12}}
+    assert raw_answer({"original_response": usage}) == usage
+    assert raw_answer({"original_response": '{"usage": {"total_tokens": 12}}'}) == usage
+    # An error's text logged on its way out is no answer.
+    assert raw_answer({"original_response": "Error code: 500 - {'error': 'boom'}"}) is None
+    assert raw_answer({"original_response": "{not json"}) is None
+    assert raw_answer({"original_response": "my-original-response"}) == {}  # a mock

@@ -400,7 +400,6 @@ def test_a_state_backend_passes_through_and_two_routers_share_the_limits(
 ) -> None:
     pytest.importorskip("redis", reason="the redis extra is not installed")
     import redis_server
-
     from ratetree import RedisState
 
     redis_server.require()

@@ -12,6 +12,7 @@ TICKET = "ratetree_lease"  # the metadata key that ties a request's attempt to i
 PATH = "ratetree_path"  # the metadata key (and response hidden param) naming the path chosen
 TRIED = "ratetree_tried"  # the metadata key listing (trace id, deployments tried) of a request
 _METADATA_KEYS = ("metadata", "litellm_metadata")
+_MOCKED = "my-original-response"  # what LiteLLM's mock_response logs as the raw answer
 
 
 def estimate_tokens(request: Mapping[str, Any]) -> int:
@@ -75,16 +76,20 @@ def total_tokens(response: object) -> int | None:
     return None
 
 
-def raw_total_tokens(kwargs: Mapping[str, Any]) -> int | None:
-    """The total tokens in the provider's raw response (``original_response``, a mapping or
-    its JSON text), which LiteLLM hands its post-call log before it builds the response."""
+def raw_answer(kwargs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The provider's answer as LiteLLM hands it to its post-call log before it builds the
+    response (``original_response``: the body, or its JSON text), or None when what it
+    holds is no answer (some error paths log the error's text there before raising). A
+    ``mock_response`` answer counts as an empty one."""
     raw = kwargs.get("original_response")
     if isinstance(raw, str) and raw.startswith("{"):
         try:
             raw = json.loads(raw)
         except ValueError:
             return None
-    return total_tokens(raw) if isinstance(raw, Mapping) else None
+    if isinstance(raw, Mapping):
+        return raw
+    return {} if raw == _MOCKED else None
 
 
 def metadata_value(kwargs: Mapping[str, Any], key: str) -> object:

@@ -24,7 +24,6 @@ How each request travels (the extension points of LiteLLM 1.109+; docs/litellm-r
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -41,7 +40,7 @@ from ratetree.integrations.litellm.reading import (
     deployment_of,
     estimate_tokens,
     metadata_value,
-    raw_total_tokens,
+    raw_answer,
     request_metadata,
     retry_after_of,
     ticket_of,
@@ -51,11 +50,11 @@ from ratetree.integrations.litellm.view import RouterView
 from ratetree.scheduler import Clock, Scheduler
 
 try:
-    import httpx
     from litellm.router_api import ChangeSet
 
     import litellm
     from ratetree.integrations.litellm.hooks import Settler, Strategy
+    from ratetree.integrations.litellm.refusals import bad_request, no_capacity_error
 except ImportError as err:
     raise ImportError(
         "ratetree.integrations.litellm needs LiteLLM: pip install 'ratetree[litellm]'"
@@ -66,30 +65,6 @@ __all__ = ["RatetreeRouting", "estimate_tokens"]
 # Failures LiteLLM itself holds against a deployment; other 4xx are the request's fault.
 _DEPLOYMENT_FAULTS = frozenset({401, 404, 408, 429})
 _METADATA_KEYS = ("metadata", "litellm_metadata")
-
-
-def _no_capacity_error(err: NoCapacity) -> Exception:
-    """LiteLLM's RateLimitError (status 429) with the wait as a ``retry-after`` header, which
-    the proxy passes on to its client."""
-    headers = {}
-    if err.retry_after is not None:
-        headers["retry-after"] = str(math.ceil(err.retry_after))
-    response = httpx.Response(
-        429, headers=headers, request=httpx.Request("POST", "https://ratetree.invalid")
-    )
-    return litellm.RateLimitError(  # type: ignore[no-any-return]
-        message=f"ratetree: {err}",
-        llm_provider="ratetree",
-        model=err.group,
-        response=response,
-        headers=headers or None,
-    )
-
-
-def _bad_request(message: str, group: str) -> Exception:
-    return litellm.BadRequestError(  # type: ignore[no-any-return]
-        message=f"ratetree: {message}", model=group, llm_provider="ratetree"
-    )
 
 
 class Allowed(NamedTuple):
@@ -269,13 +244,13 @@ class RatetreeRouting:
             return self._take(group, request, trace, owner, allowed, messages, input)
         except NoCapacity as err:
             if not len(self._ledger):
-                raise _no_capacity_error(err) from None
+                raise no_capacity_error(err) from None
         # A stream read to its end is settled by a task it scheduled as it ended: let it run.
         await asyncio.sleep(0)
         try:
             return self._take(group, request, trace, owner, allowed, messages, input)
         except NoCapacity as err:
-            raise _no_capacity_error(err) from None
+            raise no_capacity_error(err) from None
 
     def pick_sync(
         self, group: str, request_kwargs: object, messages: object, input: object
@@ -290,7 +265,7 @@ class RatetreeRouting:
                 group, request, trace, threading.get_ident(), allowed, messages, input
             )
         except NoCapacity as err:
-            raise _no_capacity_error(err) from None
+            raise no_capacity_error(err) from None
 
     def _listed(self, group: str) -> Allowed | None:
         """On the sync path, where the Router has no filter query: the deployments it lists
@@ -342,7 +317,7 @@ class RatetreeRouting:
         if allowed is not None and allowed.view is view:
             if not allowed.ids <= reach:
                 unknown = ", ".join(sorted(allowed.ids - reach))
-                raise _bad_request(
+                raise bad_request(
                     f"the Router serves deployment(s) {unknown} for {group!r} that ratetree "
                     "does not know (added to the Router after attach); add them with "
                     "RatetreeRouting.reconfigure",
@@ -356,12 +331,12 @@ class RatetreeRouting:
     def _unknown(self, group: str) -> Exception:
         router = self._router
         if router is not None and group in router.registry().names(kind="group_set"):
-            return _bad_request(
+            return bad_request(
                 f"model {group!r} was added to the Router after attach and ratetree does not "
                 "route it; add it with RatetreeRouting.reconfigure",
                 group,
             )
-        return _bad_request(str(UnknownGroup(group)), group)
+        return bad_request(str(UnknownGroup(group)), group)
 
     def _tokens(self, request: dict[str, Any], messages: object, input: object) -> float:
         # Some LiteLLM versions pass the prompt beside the kwargs rather than in them.
@@ -384,13 +359,13 @@ class RatetreeRouting:
             try:
                 explained = self.scheduler.explain(target, tokens)
             except ValueError as err:
-                raise _bad_request(str(err), group) from None
+                raise bad_request(str(err), group) from None
             for deployment_id in explained.candidates:
                 if deployment_id not in exclude:
                     entry = view.entry(target, deployment_id)
                     if entry is not None:
                         return entry
-        raise _no_capacity_error(NoCapacity(group, None))
+        raise no_capacity_error(NoCapacity(group, None))
 
     def _take(
         self,
@@ -425,7 +400,7 @@ class RatetreeRouting:
                 lease = self._acquire(target, tokens, exclude, failed)
                 entry = view.entry(target, lease.deployment_id)
         except ValueError as err:  # a token estimate no path of the group could ever hold
-            raise _bad_request(str(err), group) from None
+            raise bad_request(str(err), group) from None
         assert entry is not None  # the view and the tree changed together, under the lock
         stream = request.get("stream") is True
         key, new_owner = self._ledger.add(Ticket(lease, trace, now, owner, stream))
@@ -473,11 +448,14 @@ class RatetreeRouting:
             lease.release(tokens=total_tokens(response))
 
     def returned_sync(self, kwargs: Mapping[str, Any]) -> None:
+        answer = raw_answer(kwargs)
+        if answer is None:  # an error logged on its way out: its failure event settles it
+            return
         lease = self._ledger.returned(
             ticket_of(kwargs), deployment_of(kwargs), threading.get_ident()
         )
         if lease is not None:
-            lease.release(tokens=raw_total_tokens(kwargs))
+            lease.release(tokens=total_tokens(answer))
 
     def failed(self, kwargs: Mapping[str, Any], exc: object) -> None:
         lease = self._claim(kwargs)
