@@ -185,9 +185,12 @@ class Scheduler:
         """Names of the groups (aliases not included)."""
         return tuple(g.name for g in self._local.tree.spec.groups)
 
-    def acquire(self, group: str, *, tokens: float = 0) -> Lease:
+    def acquire(
+        self, group: str, *, tokens: float = 0, exclude: frozenset[str] = frozenset()
+    ) -> Lease:
         """Reserve one request and ``tokens`` tokens on a deployment reachable from
-        ``group`` and on every limited node and reference on the way.
+        ``group`` and on every limited node and reference on the way, never on a deployment
+        whose id is in ``exclude`` (the ``retry_after`` of a refusal does not look at it).
 
         Raises NoCapacity (with ``retry_after``) when nothing can admit it now (with
         ``retry_after=None`` while waiters on a group sharing a deployment are queued),
@@ -218,7 +221,7 @@ class Scheduler:
                 # Capacity that queued waiters need is theirs: no jumping the queue.
                 if waiting.entries and waiting.holds(root, now, horizon):
                     raise NoCapacity(group, None)
-                lease = local.admit(group, root, tokens, now, horizon)
+                lease = local.admit(group, root, tokens, now, horizon, exclude)
                 if lease is not None:
                     if not self._shared:  # the view is the whole state: the commit is final
                         return lease

@@ -19,12 +19,9 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
-
-if TYPE_CHECKING:
-    from litellm import RateLimitError
 
 litellm = pytest.importorskip("litellm", reason="the litellm extra is not installed")
 
@@ -32,27 +29,12 @@ import httpx  # noqa: E402  (a LiteLLM dependency)
 import yaml  # noqa: E402
 
 from examples import every_block, readme_model_list  # noqa: E402
-from litellm import Router  # noqa: E402
+from litellm import RateLimitError, Router  # noqa: E402
+from litellm_wiring import MESSAGES, example, ids_by_model, in_flight, settled  # noqa: E402
 from ratetree.integrations.litellm import RatetreeRouting, estimate_tokens  # noqa: E402
 from ratetree.testing import FakeClock  # noqa: E402
 
-MESSAGES = [{"role": "user", "content": "hi"}]
 Wire = Callable[..., tuple[RatetreeRouting, Any, FakeClock]]
-
-
-def example(**extra_params: Any) -> list[dict[str, Any]]:
-    """The README example with a fake key on every deployment (and ``extra_params``)."""
-    model_list = readme_model_list()
-    groups = {entry["model_name"] for entry in model_list}
-    for entry in model_list:
-        if entry["litellm_params"]["model"] not in groups:  # not a reference
-            entry["litellm_params"].update(api_key="fake-key", **extra_params)
-    return model_list
-
-
-def ids_by_model(routing: RatetreeRouting) -> dict[str, str]:
-    """Provider model string -> the deployment id the Router reports as ``model_id``."""
-    return {e["litellm_params"]["model"]: e["model_info"]["id"] for e in routing.model_list}
 
 
 def rpm_of(routing: RatetreeRouting, model: str) -> int:
@@ -69,10 +51,6 @@ def tpm_left(routing: RatetreeRouting, deployment_id: str) -> float:
     return bucket.remaining
 
 
-def in_flight(routing: RatetreeRouting) -> int:
-    return sum(d.in_flight for d in routing.scheduler.snapshot().deployments.values())
-
-
 def mock_429(retry_after: str) -> RateLimitError:
     response = httpx.Response(
         429,
@@ -84,16 +62,6 @@ def mock_429(retry_after: str) -> RateLimitError:
     )
 
 
-async def settled(routing: RatetreeRouting) -> None:
-    """Wait (5 s at most) until every lease is settled: LiteLLM reports some outcomes from
-    background tasks (async logging) or threads (the sync path's logging)."""
-    for _ in range(500):
-        if routing.open_leases == 0:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{routing.open_leases} leases still open")
-
-
 @pytest.fixture
 def wire() -> Iterator[Wire]:
     made: list[RatetreeRouting] = []
@@ -103,6 +71,7 @@ def wire() -> Iterator[Wire]:
         *,
         lease_timeout: float = 600.0,
         estimate: Callable[[Any], float] = estimate_tokens,
+        cool_last_deployment: bool = True,
         **router_options: Any,
     ) -> tuple[RatetreeRouting, Any, FakeClock]:
         clock = FakeClock()
@@ -112,6 +81,7 @@ def wire() -> Iterator[Wire]:
             rng=random.Random(7),
             lease_timeout=lease_timeout,
             estimate_tokens=estimate,
+            cool_last_deployment=cool_last_deployment,
         )
         router = Router(
             model_list=routing.model_list,
@@ -126,10 +96,10 @@ def wire() -> Iterator[Wire]:
 
     yield make
     for routing in made:
-        routing.detach()
-    for routing in made:
         assert routing.open_leases == 0
         assert in_flight(routing) == 0
+    for routing in made:
+        routing.detach()
 
 
 def call(router: Any, model: str, **kwargs: Any) -> Any:
@@ -137,18 +107,25 @@ def call(router: Any, model: str, **kwargs: Any) -> Any:
     return asyncio.run(router.acompletion(model=model, messages=MESSAGES, **kwargs))
 
 
-def test_the_router_sees_only_real_deployments_and_knows_the_umbrella_group(wire: Wire) -> None:
+def test_the_router_sees_real_deployments_under_every_group_that_reaches_them(
+    wire: Wire,
+) -> None:
     routing, router, _ = wire()
     deployments = [e for e in example() if e["model_name"] != "fast"]
-    assert [e["litellm_params"] for e in routing.model_list] == [
-        e["litellm_params"] for e in deployments
+    # Each deployment under its own group, without `order` (ratetree applies orders), ...
+    own = [e for e in routing.model_list if e["model_name"] != "fast"]
+    assert [e["litellm_params"] for e in own] == [
+        {k: v for k, v in e["litellm_params"].items() if k != "order"} for e in deployments
     ]
-    assert routing.model_group_alias == {"fast": deployments[0]["model_name"]}
+    # ... and again under the umbrella group, under the same id.
+    assert sorted(e["model_info"]["id"] for e in routing.model_list if e["model_name"] == "fast")
+    assert routing.model_group_alias == {}
     registry = router.registry()
-    assert sorted(registry.names(kind="ids")) == sorted(
-        e["model_info"]["id"] for e in routing.model_list
-    )
-    assert set(registry.names(kind="group_set")) == {e["model_name"] for e in deployments}
+    assert set(registry.names(kind="ids")) == {e["model_info"]["id"] for e in routing.model_list}
+    assert set(registry.names(kind="group_set")) == {
+        "fast",
+        *(e["model_name"] for e in deployments),
+    }
     # What the proxy asks before it routes a request: is the name known at all?
     assert registry.resolve("fast", kind="recognized")
 
@@ -303,13 +280,31 @@ def test_an_abandoned_stream_is_released_after_lease_timeout(wire: Wire) -> None
             model="fast/glm-4.7", messages=MESSAGES, mock_response="never read", stream=True
         )
         async for _ in chunks:
-            break  # the caller walks away; LiteLLM reports nothing
+            break  # the caller walks away, its task goes on; LiteLLM reports nothing
+        assert routing.open_leases == 1
+        clock.advance(60.0)
+        await router.acompletion(model="fast/GPT-OSS-120b", messages=MESSAGES, mock_response="ok")
+        assert routing.open_leases == 0  # the next pick swept it
 
     asyncio.run(abandon())
-    assert routing.open_leases == 1
-    clock.advance(60.0)
-    call(router, "fast/GPT-OSS-120b")  # the next pick sweeps it
-    assert routing.open_leases == 0
+
+
+def test_an_abandoned_stream_is_released_when_its_task_ends(wire: Wire) -> None:
+    routing, router, _ = wire()
+
+    async def abandon() -> None:
+        chunks = await router.acompletion(
+            model="fast/glm-4.7", messages=MESSAGES, mock_response="never read", stream=True
+        )
+        async for _ in chunks:
+            break
+
+    async def run() -> None:
+        await asyncio.create_task(abandon())
+        await asyncio.sleep(0)  # the ended task's done-callbacks run
+        assert routing.open_leases == 0
+
+    asyncio.run(run())
 
 
 def test_router_retries_settle_every_attempts_lease(wire: Wire) -> None:
@@ -358,8 +353,10 @@ def test_no_capacity_raises_litellms_rate_limit_error_with_retry_after(wire: Wir
 
 def test_an_unknown_group_is_a_bad_request(wire: Wire) -> None:
     _, router, _ = wire()
+    with pytest.raises(litellm.BadRequestError, match="'slow'"):
+        call(router, "slow")  # the Router refuses it before ratetree is asked
     with pytest.raises(litellm.BadRequestError, match="unknown group 'slow'"):
-        call(router, "slow")
+        router.completion(model="slow", messages=MESSAGES, mock_response="ok")
 
 
 def test_a_request_larger_than_any_tpm_bucket_is_a_bad_request(wire: Wire) -> None:

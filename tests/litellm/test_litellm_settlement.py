@@ -12,6 +12,7 @@ from ratetree.integrations.litellm.ledger import Ledger, Ticket
 from ratetree.integrations.litellm.reading import (
     TICKET,
     estimate_tokens,
+    raw_answer,
     retry_after_of,
     ticket_of,
     total_tokens,
@@ -38,7 +39,7 @@ class ProviderError(Exception):
 def test_a_lease_bound_to_its_attempt_is_claimed_by_that_attempts_call_id_only() -> None:
     ledger = Ledger()
     lease = scheduler().acquire("g")
-    key = ledger.add(Ticket(lease, "trace", 0.0))
+    key = ledger.add(Ticket(lease, "trace", 0.0))[0]
     ledger.bind(key, "call-1", lease.deployment_id)
     assert ledger.claim(key, "call-2", lease.deployment_id) is None  # a retry's event
     assert ledger.claim(key, "call-1", lease.deployment_id) is lease
@@ -50,7 +51,7 @@ def test_an_event_naming_another_deployment_does_not_claim_the_lease() -> None:
     ledger = Ledger()
     lease = scheduler().acquire("g")
     other = "b" if lease.deployment_id == "a" else "a"
-    key = ledger.add(Ticket(lease, "trace", 0.0))
+    key = ledger.add(Ticket(lease, "trace", 0.0))[0]
     assert ledger.claim(key, None, other) is None
     assert ledger.claim(key, None, None) is lease
 
@@ -58,7 +59,7 @@ def test_an_event_naming_another_deployment_does_not_claim_the_lease() -> None:
 def test_an_orphan_is_taken_only_by_a_pick_for_the_same_request() -> None:
     ledger = Ledger()
     lease = scheduler().acquire("g")
-    key = ledger.add(Ticket(lease, "trace-1", 0.0))
+    key = ledger.add(Ticket(lease, "trace-1", 0.0))[0]
     assert ledger.orphan(key, "trace-2") is None
     assert ledger.orphan(key, "trace-1") is lease
     assert ledger.claim(key, None, None) is None
@@ -77,7 +78,9 @@ def test_expiry_takes_the_leases_opened_at_or_before_the_cutoff() -> None:
 
 events = st.lists(
     st.tuples(
-        st.sampled_from(["bind", "claim", "orphan", "expire"]),
+        st.sampled_from(
+            ["bind", "claim", "orphan", "expire", "left_over", "owner_done", "returned"]
+        ),
         st.integers(0, 3),  # which ticket
         st.sampled_from([None, "call-0", "call-1", "call-2", "call-3"]),
     ),
@@ -92,7 +95,11 @@ def test_every_lease_is_handed_out_at_most_once_and_the_ledger_counts_the_rest(
     ledger = Ledger()
     s = scheduler()
     leases = [s.acquire("g") for _ in range(4)]
-    keys = [ledger.add(Ticket(lease, f"trace-{i}", float(i))) for i, lease in enumerate(leases)]
+    # Two owners, each with a stream and a plain request.
+    keys = [
+        ledger.add(Ticket(lease, f"trace-{i}", float(i), owner=i % 2, stream=i < 2))[0]
+        for i, lease in enumerate(leases)
+    ]
     handed: list[object] = []
     for action, index, call_id in script:
         key, lease = keys[index], leases[index]
@@ -102,6 +109,14 @@ def test_every_lease_is_handed_out_at_most_once_and_the_ledger_counts_the_rest(
             handed.append(ledger.claim(key, call_id, lease.deployment_id))
         elif action == "orphan":
             handed.append(ledger.orphan(key, f"trace-{index}"))
+        elif action == "left_over":
+            left = ledger.left_over(index % 2, f"trace-{index}")
+            assert all(leases.index(x) % 2 == index % 2 and leases.index(x) >= 2 for x in left)
+            handed.extend(left)
+        elif action == "owner_done":
+            handed.extend(ledger.owner_done(index % 2))
+        elif action == "returned":
+            handed.append(ledger.returned(key, lease.deployment_id, index % 2))
         else:
             handed.extend(ledger.expired(float(index)))
     taken = [lease for lease in handed if lease is not None]
@@ -139,3 +154,13 @@ def test_usage_and_tickets_are_found_where_litellm_puts_them() -> None:
     assert ticket_of({"litellm_params": {"metadata": {TICKET: "k"}}}) == "k"
     assert ticket_of({"litellm_metadata": {TICKET: "k"}}) == "k"
     assert ticket_of({"metadata": {}}) is None
+
+
+def test_a_sync_calls_raw_answer_is_read_only_when_it_is_one() -> None:
+    usage = {"usage": {"total_tokens": 12}}
+    assert raw_answer({"original_response": usage}) == usage
+    assert raw_answer({"original_response": '{"usage": {"total_tokens": 12}}'}) == usage
+    # An error's text logged on its way out is no answer.
+    assert raw_answer({"original_response": "Error code: 500 - {'error': 'boom'}"}) is None
+    assert raw_answer({"original_response": "{not json"}) is None
+    assert raw_answer({"original_response": "my-original-response"}) == {}  # a mock

@@ -16,16 +16,25 @@ from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference, Ti
 
 
 def select(
-    root: GroupState, tokens: float, now: float, horizon: float, rng: random.Random
+    root: GroupState,
+    tokens: float,
+    now: float,
+    horizon: float,
+    rng: random.Random,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[Gate] | None:
     """The gates a request would pass, ``[root, (edge,) node, ..., deployment]``, or None.
 
     Only references that carry limits are listed: the others hold no state. The common
     case, where the strategy's first pick at every level takes the request, runs as a flat
     loop; anything else goes to the full search, which passes members over and backtracks.
+    Deployments whose id is in ``exclude`` are passed over as if closed (a caller's retry
+    avoiding the deployment that just failed for it); that always takes the full search.
     """
     if not root.is_open:
         return None
+    if exclude:
+        return _search(root, tokens, now, horizon, rng, exclude)
     path: list[Gate] = [root]
     node: GroupState = root
     charged: list[tuple[Tier, Reference]] = []
@@ -59,10 +68,15 @@ def select(
 
 
 def _search(
-    root: GroupState, tokens: float, now: float, horizon: float, rng: random.Random
+    root: GroupState,
+    tokens: float,
+    now: float,
+    horizon: float,
+    rng: random.Random,
+    exclude: frozenset[str] = frozenset(),
 ) -> list[Gate] | None:
     path: list[Gate] = [root]
-    return path if _descend(root, tokens, now, horizon, rng, path) else None
+    return path if _descend(root, tokens, now, horizon, rng, path, exclude) else None
 
 
 def _descend(
@@ -72,6 +86,7 @@ def _descend(
     horizon: float,
     rng: random.Random,
     path: list[Gate],
+    exclude: frozenset[str],
 ) -> bool:
     if tokens and group.tok and not group.fits(tokens, horizon):
         return False
@@ -81,7 +96,7 @@ def _descend(
         passed: list[Reference] = []
         edge = tier.pick(rng, now)
         while edge is not None:
-            if _enter(edge, tokens, now, horizon, rng, path):
+            if _enter(edge, tokens, now, horizon, rng, path, exclude):
                 break
             tier.remove(edge)
             passed.append(edge)
@@ -101,16 +116,19 @@ def _enter(
     horizon: float,
     rng: random.Random,
     path: list[Gate],
+    exclude: frozenset[str],
 ) -> bool:
     if tokens and edge.tok and not edge.fits(tokens, horizon):
         return False
     child = edge.child
+    if exclude and isinstance(child, DeploymentState) and child.name in exclude:
+        return False
     mark = len(path)
     if edge.limited:
         path.append(edge)
     path.append(child)
     if isinstance(child, GroupState):
-        if _descend(child, tokens, now, horizon, rng, path):
+        if _descend(child, tokens, now, horizon, rng, path, exclude):
             return True
     elif not tokens or not child.tok or child.fits(tokens, horizon):
         return True

@@ -169,11 +169,17 @@ class LocalState:
         return root
 
     def admit(
-        self, group: str, root: GroupState, tokens: float, now: float, horizon: float
+        self,
+        group: str,
+        root: GroupState,
+        tokens: float,
+        now: float,
+        horizon: float,
+        exclude: frozenset[str] = frozenset(),
     ) -> Lease | None:
-        """Select a path from ``root``, commit it and hand out its Lease; None when no path
-        admits the request now."""
-        path = select(root, tokens, now, horizon, self.rng)
+        """Select a path from ``root`` that avoids the deployments in ``exclude``, commit it
+        and hand out its Lease; None when no path admits the request now."""
+        path = select(root, tokens, now, horizon, self.rng, exclude)
         if path is None:
             return None
         commit(path, tokens, now, horizon, self.wake)

@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import os
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -151,6 +152,11 @@ class RedisState:
         self._read = client.register_script(READ)
         self._host: Host | None = None
         self._pid = os.getpid()
+        # Round trips of this process run one at a time, numbered in the order Redis ran
+        # them; a gate's view takes a reply only if it is newer than the last one it took
+        # (threads would otherwise apply replies out of order and leave stale counts).
+        self._io = threading.Lock()
+        self._ran = 0
         self._gates: dict[int, Remote] = {}
         self._subtrees: dict[int, list[Remote]] = {}
         self._synced: dict[int, float] = {}
@@ -256,6 +262,7 @@ class RedisState:
         pid = os.getpid()
         if pid != self._pid:
             self._pid, self._count = pid, 0
+            self._io = threading.Lock()  # a parent's thread may have held it at the fork
             self._leases.clear()
             self._pending.clear()
 
@@ -316,8 +323,11 @@ class RedisState:
             keys += gate.keys
             args += gate.args
         keys += extra
-        reply: list[Any] = script(keys=keys, args=args)
-        return reply
+        with self._io:
+            reply: list[Any] = script(keys=keys, args=args)
+            self._ran += 1
+            # The reply, then its place in the order Redis ran this process's scripts.
+            return [*reply, self._ran]
 
     def _land(self, trip: RedisTrip, moment: Moment, undo: Callable[[], None]) -> bool:
         """Under the scheduler's lock: account for a trip that ran and copy what Redis
@@ -392,9 +402,14 @@ class RedisState:
         # The reply's moments are in the script's time; shift them into this clock's.
         offset = moment.now - float(reply[1])
         horizon, wake = moment.horizon, moment.wake
+        ran = reply[-1]
         pos = 2
         for gate in gates:
             item = gate.item
+            if ran < gate.ran:  # a later reply already set this gate
+                pos += 2 + len(gate.buckets)
+                continue
+            gate.ran = ran
             cool = reply[pos]
             item.cooling_until = float(cool) + offset if cool else -NEVER
             count = int(reply[pos + 1])

@@ -50,10 +50,11 @@ class RedisStats:
 class Remote:
     """One gate as the scripts see it: its keys and its descriptor arguments."""
 
-    __slots__ = ("args", "buckets", "fails", "item", "keys")
+    __slots__ = ("args", "buckets", "fails", "item", "keys", "ran")
 
     def __init__(self, item: Gate, base: str, name: str) -> None:
         self.item = item
+        self.ran = 0  # the newest reply copied into the view (see RedisState._call)
         self.keys = (f"{base}h:{name}", f"{base}b:{name}")
         self.fails = f"{base}f:{name}"
         self.buckets = (*item.req, *item.tok)

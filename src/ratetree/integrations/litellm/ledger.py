@@ -3,21 +3,37 @@ about it arrives first."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
+from collections.abc import Hashable
 
 from ratetree.core.leases import Lease
 
 
 class Ticket:
-    """One open lease and what identifies the attempt it belongs to."""
+    """One open lease and what identifies the attempt it belongs to.
 
-    __slots__ = ("call_id", "lease", "opened", "trace_id")
+    ``owner`` is what runs the request (its asyncio task, or its thread for a sync call),
+    ``stream`` whether the request asked for a stream: an owner's request that is no stream
+    is over once the same owner starts another one.
+    """
 
-    def __init__(self, lease: Lease, trace_id: object, opened: float) -> None:
+    __slots__ = ("call_id", "lease", "opened", "owner", "stream", "trace_id")
+
+    def __init__(
+        self,
+        lease: Lease,
+        trace_id: object,
+        opened: float,
+        owner: Hashable = None,
+        stream: bool = False,
+    ) -> None:
         self.lease = lease
         self.trace_id = trace_id
         self.opened = opened
+        self.owner = owner
+        self.stream = stream
         self.call_id: str | None = None  # the attempt's litellm_call_id, once a hook saw it
 
 
@@ -25,21 +41,50 @@ class Ledger:
     """Open leases by ticket. Every way out pops the ticket under the lock, so each lease is
     settled exactly once even when several events about one attempt arrive."""
 
-    __slots__ = ("_by_call", "_lock", "_open")
+    __slots__ = ("_by_call", "_by_owner", "_lock", "_open")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: dict[str, Ticket] = {}  # in order of opening, so the oldest come first
         self._by_call: dict[str, str] = {}
+        self._by_owner: dict[Hashable, set[str]] = {}
 
     def __len__(self) -> int:
         return len(self._open)
 
-    def add(self, ticket: Ticket) -> str:
+    def add(self, ticket: Ticket) -> tuple[str, bool]:
+        """File ``ticket``; its key, and whether its owner is new to the ledger."""
         key = uuid.uuid4().hex
         with self._lock:
             self._open[key] = ticket
-        return key
+            keys = self._by_owner.get(ticket.owner)
+            new = keys is None
+            if keys is None:
+                keys = self._by_owner[ticket.owner] = set()
+            keys.add(key)
+        return key, new
+
+    def left_over(self, owner: Hashable, trace_id: object) -> list[Lease]:
+        """Take the leases ``owner`` holds for other requests that are no streams: the owner
+        runs one request at a time, so they ended without a word (a cancelled wait)."""
+        with self._lock:
+            keys = [
+                key
+                for key in self._by_owner.get(owner, ())
+                if not self._open[key].stream and self._open[key].trace_id != trace_id
+            ]
+            return [lease for key in keys if (lease := self._pop(key)) is not None]
+
+    def owner_done(self, owner: Hashable) -> list[Lease]:
+        """Take every lease ``owner`` still holds and forget the owner: its task ended."""
+        with self._lock:
+            keys = self._by_owner.pop(owner, set())
+            return [lease for key in list(keys) if (lease := self._pop(key)) is not None]
+
+    def drain(self) -> list[Lease]:
+        """Take every open lease."""
+        with self._lock:
+            return [lease for key in list(self._open) if (lease := self._pop(key)) is not None]
 
     def bind(self, key: object, call_id: object, deployment_id: str | None) -> None:
         """Remember which attempt (``litellm_call_id``) carries the lease of ``key``."""
@@ -74,6 +119,19 @@ class Ledger:
                 return None
             return self._pop(key)
 
+    def returned(self, key: object, deployment_id: str | None, owner: Hashable) -> Lease | None:
+        """Take the lease of a call that is no stream and just returned on ``owner``'s
+        thread, if it is that owner's."""
+        if not isinstance(key, str):
+            return None
+        with self._lock:
+            ticket = self._open.get(key)
+            if ticket is None or ticket.stream or ticket.owner != owner:
+                return None
+            if deployment_id is not None and deployment_id != ticket.lease.deployment_id:
+                return None
+            return self._pop(key)
+
     def orphan(self, key: object, trace_id: object) -> Lease | None:
         """The lease a request still holds when the Router picks for it again."""
         if not isinstance(key, str):
@@ -100,4 +158,11 @@ class Ledger:
             return None
         if ticket.call_id is not None:
             self._by_call.pop(ticket.call_id, None)
+        keys = self._by_owner.get(ticket.owner)
+        if keys is not None:
+            keys.discard(key)
+            # A thread's entry goes with its last lease; a task's stays until the task ends,
+            # so its done-callback is registered once however many requests it makes.
+            if not keys and not isinstance(ticket.owner, asyncio.Task):
+                del self._by_owner[ticket.owner]
         return ticket.lease

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
 TICKET = "ratetree_lease"  # the metadata key that ties a request's attempt to its lease
+PATH = "ratetree_path"  # the metadata key (and response hidden param) naming the path chosen
+TRIED = "ratetree_tried"  # the metadata key listing (trace id, deployments tried) of a request
 _METADATA_KEYS = ("metadata", "litellm_metadata")
+_MOCKED = "my-original-response"  # what LiteLLM's mock_response logs as the raw answer
 
 
 def estimate_tokens(request: Mapping[str, Any]) -> int:
@@ -48,13 +52,7 @@ def request_metadata(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def ticket_of(kwargs: Mapping[str, Any]) -> object:
-    params = kwargs.get("litellm_params")
-    for place in (kwargs, params if isinstance(params, Mapping) else {}):
-        for name in _METADATA_KEYS:
-            metadata = place.get(name)
-            if isinstance(metadata, Mapping) and TICKET in metadata:
-                return metadata[TICKET]
-    return None
+    return metadata_value(kwargs, TICKET)
 
 
 def deployment_of(kwargs: Mapping[str, Any]) -> str | None:
@@ -75,6 +73,33 @@ def total_tokens(response: object) -> int | None:
         total = getattr(usage, "total_tokens", None)
     if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
         return total
+    return None
+
+
+def raw_answer(kwargs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The provider's answer as LiteLLM hands it to its post-call log before it builds the
+    response (``original_response``: the body, or its JSON text), or None when what it
+    holds is no answer (some error paths log the error's text there before raising). A
+    ``mock_response`` answer counts as an empty one."""
+    raw = kwargs.get("original_response")
+    if isinstance(raw, str) and raw.startswith("{"):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    if isinstance(raw, Mapping):
+        return raw
+    return {} if raw == _MOCKED else None
+
+
+def metadata_value(kwargs: Mapping[str, Any], key: str) -> object:
+    """``key`` from the request's metadata, wherever LiteLLM put the metadata."""
+    params = kwargs.get("litellm_params")
+    for place in (kwargs, params if isinstance(params, Mapping) else {}):
+        for name in _METADATA_KEYS:
+            metadata = place.get(name)
+            if isinstance(metadata, Mapping) and key in metadata:
+                return metadata[key]
     return None
 
 

@@ -6,51 +6,55 @@ Three lines wire it in::
     router = Router(model_list=routing.model_list, model_group_alias=routing.model_group_alias)
     routing.attach(router)
 
-How each request travels (the extension points of LiteLLM 1.109+):
+How each request travels (the extension points of LiteLLM 1.109+; docs/litellm-router.md):
 
-- ``attach`` registers a custom routing strategy (``Router.register_plugin``, which the older
-  ``set_custom_routing_strategy`` now forwards to). The Router asks it for a deployment on
-  every attempt, whatever group name was requested; it acquires a lease from the scheduler
-  and stamps a ticket for it on the request's metadata.
-- ``attach`` also adds a ``CustomLogger`` to LiteLLM's callbacks. Its per-attempt hooks
-  (``async_pre_call_deployment_hook``, ``async_post_call_success_deployment_hook``,
-  ``async_post_call_failure_deployment_hook``) and its logging events (success and failure,
-  async and sync) settle the lease of the attempt they report, whichever arrives first.
-- A lease nothing reported on is settled anyway: when the Router picks again for the same
-  request (a retry or fallback whose failure no hook reported), and, as a last resort, when
-  it has been open ``lease_timeout`` seconds (a stream the caller abandoned reports nothing).
+- ``attach`` registers a custom routing strategy (``Router.register_plugin``). The Router asks
+  it for a deployment on every attempt; on the async path it first asks the Router which
+  deployments its own filters let through (``select(kind="healthy")``), then acquires a lease
+  among those and stamps a ticket for it on the request's metadata.
+- ``attach`` also adds a ``CustomLogger``: its per-attempt hooks and logging events settle
+  the lease of the attempt they report, whichever arrives first; a sync call's lease is
+  settled on its own thread before the call returns (``log_post_api_call``).
+- What LiteLLM reports nothing about is settled anyway: a request whose task ended (a
+  cancelled ``wait_for``), a request its task or thread left for another one, the previous
+  attempt when the Router picks again for the same request, and as a last resort a lease
+  open ``lease_timeout`` seconds.
 """
 
 from __future__ import annotations
 
-import copy
-import math
+import asyncio
+import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, NamedTuple
 
+from ratetree.config.litellm import load_litellm
 from ratetree.core.leases import Lease
-from ratetree.core.specs import TreeSpec
-from ratetree.errors import ConfigError, NoCapacity, UnknownGroup
+from ratetree.errors import NoCapacity, UnknownGroup
 from ratetree.integrations.litellm.ledger import Ledger, Ticket
 from ratetree.integrations.litellm.reading import (
+    PATH,
     TICKET,
+    TRIED,
     deployment_of,
     estimate_tokens,
+    metadata_value,
+    raw_answer,
     request_metadata,
     retry_after_of,
     ticket_of,
     total_tokens,
 )
+from ratetree.integrations.litellm.view import RouterView
 from ratetree.scheduler import Clock, Scheduler
 
 try:
-    import httpx
-    from litellm.integrations.custom_logger import CustomLogger
-    from litellm.types.router import CustomRoutingStrategyBase
+    from litellm.router_api import ChangeSet
 
     import litellm
+    from ratetree.integrations.litellm.hooks import Settler, Strategy
+    from ratetree.integrations.litellm.refusals import bad_request, no_capacity_error
 except ImportError as err:
     raise ImportError(
         "ratetree.integrations.litellm needs LiteLLM: pip install 'ratetree[litellm]'"
@@ -60,156 +64,14 @@ __all__ = ["RatetreeRouting", "estimate_tokens"]
 
 # Failures LiteLLM itself holds against a deployment; other 4xx are the request's fault.
 _DEPLOYMENT_FAULTS = frozenset({401, 404, 408, 429})
+_METADATA_KEYS = ("metadata", "litellm_metadata")
 
 
-def _no_capacity_error(err: NoCapacity) -> Exception:
-    """LiteLLM's RateLimitError (status 429) with the wait as a ``retry-after`` header, which
-    the proxy passes on to its client."""
-    headers = {}
-    if err.retry_after is not None:
-        headers["retry-after"] = str(math.ceil(err.retry_after))
-    response = httpx.Response(
-        429, headers=headers, request=httpx.Request("POST", "https://ratetree.invalid")
-    )
-    return litellm.RateLimitError(  # type: ignore[no-any-return]
-        message=f"ratetree: {err}",
-        llm_provider="ratetree",
-        model=err.group,
-        response=response,
-        headers=headers or None,
-    )
+class Allowed(NamedTuple):
+    """The deployments the Router lets a request reach, read against one view of the tree."""
 
-
-def _bad_request(message: str, group: str) -> Exception:
-    return litellm.BadRequestError(  # type: ignore[no-any-return]
-        message=f"ratetree: {message}", model=group, llm_provider="ratetree"
-    )
-
-
-def _router_view(spec: TreeSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The model_list a Router can serve (the deployments, each with its ratetree id as
-    ``model_info.id``) and the aliases that make groups without deployments of their own
-    known names (a proxy refuses a model it does not know before routing)."""
-    model_list: list[dict[str, Any]] = []
-    for deployment in spec.deployments:
-        entry = deployment.payload
-        if not isinstance(entry, Mapping):
-            raise ConfigError(
-                f"deployment {deployment.id!r} carries no model_list entry; build the "
-                "scheduler with Scheduler.from_litellm"
-            )
-        entry = copy.deepcopy(dict(entry))
-        info = entry.get("model_info")
-        entry["model_info"] = {**(info if isinstance(info, Mapping) else {}), "id": deployment.id}
-        model_list.append(entry)
-
-    groups = {group.name: group for group in spec.groups}
-    # A deployment shared by several groups is one Router entry, under its first group.
-    served = {entry["model_name"] for entry in model_list}
-
-    def served_name(name: str) -> str:
-        # The nearest group at or below `name` that the Router has deployments for.
-        seen: set[str] = set()
-        queue = [name]
-        while queue:
-            current = queue.pop(0)
-            if current in served:
-                return current
-            if current not in seen:
-                seen.add(current)
-                queue.extend(m.group for m in groups[current].members if m.group is not None)
-        raise AssertionError(f"group {name!r} reaches no deployment")  # a valid spec can't
-
-    aliases: dict[str, Any] = {}
-    for name in groups:
-        target = served_name(name)
-        if target != name:
-            aliases[name] = target
-    for alias, group in spec.aliases.items():
-        target = served_name(group)
-        aliases[alias] = {"model": target, "hidden": True} if alias in spec.hidden else target
-    return model_list, aliases
-
-
-class _Strategy(CustomRoutingStrategyBase):  # type: ignore[misc]
-    """The Router's custom routing strategy: every pick is a ratetree acquire."""
-
-    def __init__(self, routing: RatetreeRouting) -> None:
-        self._routing = routing
-
-    async def async_get_available_deployment(
-        self,
-        model: str,
-        messages: object = None,
-        input: object = None,
-        specific_deployment: object = False,
-        request_kwargs: object = None,
-    ) -> dict[str, Any]:
-        return self._routing._pick(model, request_kwargs, messages, input)
-
-    def get_available_deployment(
-        self,
-        model: str,
-        messages: object = None,
-        input: object = None,
-        specific_deployment: object = False,
-        request_kwargs: object = None,
-    ) -> dict[str, Any]:
-        return self._routing._pick(model, request_kwargs, messages, input)
-
-
-class _Settler(CustomLogger):  # type: ignore[misc]
-    """Settles each attempt's lease from the first event that reports its outcome."""
-
-    def __init__(self, routing: RatetreeRouting) -> None:
-        super().__init__()
-        self._routing = routing
-        # LiteLLM keeps one logger per class and public settings: a distinct public value
-        # lets each RatetreeRouting in a process keep its own.
-        self.ratetree_routing = uuid.uuid4().hex
-
-    async def async_pre_call_deployment_hook(
-        self, kwargs: dict[str, Any], call_type: object
-    ) -> None:
-        self._routing._ledger.bind(
-            ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs)
-        )
-
-    async def async_post_call_success_deployment_hook(
-        self, request_data: dict[str, Any], response: object, call_type: object
-    ) -> None:
-        # A stream passes by here before its usage exists; its logging event settles it.
-        if total_tokens(response) is not None:
-            self._routing._succeeded(request_data, response)
-
-    async def async_post_call_failure_deployment_hook(
-        self,
-        request_data: Mapping[str, Any],
-        exception: Exception,
-        call_type: object,
-        fallback_depth: int | None = None,
-    ) -> None:
-        self._routing._failed(request_data, exception)
-
-    async def async_log_success_event(
-        self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
-    ) -> None:
-        self._routing._succeeded(kwargs, response_obj)
-
-    async def async_log_failure_event(
-        self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
-    ) -> None:
-        self._routing._failed(kwargs, kwargs.get("exception"))
-
-    def log_success_event(
-        self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
-    ) -> None:
-        self._routing._succeeded(kwargs, response_obj)
-
-    def log_failure_event(
-        self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
-    ) -> None:
-        self._routing._failed(kwargs, kwargs.get("exception"))
+    view: RouterView
+    ids: frozenset[str]
 
 
 class RatetreeRouting:
@@ -218,10 +80,11 @@ class RatetreeRouting:
 
     ``clock`` must be the scheduler's clock (it times ``lease_timeout``). ``estimate_tokens``
     maps the request's kwargs to the tokens reserved at acquire (default:
-    :func:`estimate_tokens`). A lease still open after ``lease_timeout`` seconds, which only
-    happens when LiteLLM reported nothing about its attempt (say, a stream the caller
-    stopped reading), is released as if its estimate had been used. Raises ConfigError when
-    a deployment of the scheduler carries no LiteLLM model_list entry.
+    :func:`estimate_tokens`). A lease nothing settled after ``lease_timeout`` seconds is
+    released as if its estimate had been used. ``cool_last_deployment=False`` (LiteLLM's
+    rule) records no failure against a deployment that is the only one its group reaches.
+    Raises ConfigError when a deployment of the scheduler carries no LiteLLM model_list entry,
+    ValueError for a ``lease_timeout`` that is not > 0.
     """
 
     def __init__(
@@ -231,6 +94,7 @@ class RatetreeRouting:
         clock: Clock = time.monotonic,
         estimate_tokens: Callable[[Mapping[str, Any]], float] = estimate_tokens,
         lease_timeout: float = 600.0,
+        cool_last_deployment: bool = False,
     ) -> None:
         if not lease_timeout > 0:
             raise ValueError(f"lease_timeout must be > 0 seconds, got {lease_timeout!r}")
@@ -238,11 +102,15 @@ class RatetreeRouting:
         self._clock = clock
         self._estimate = estimate_tokens
         self._lease_timeout = lease_timeout
-        self._model_list, self._aliases = _router_view(scheduler.spec)
-        self._entries = {entry["model_info"]["id"]: entry for entry in self._model_list}
+        self._cool_last = cool_last_deployment
+        self._view = RouterView(scheduler.spec)
+        self._lock = threading.Lock()  # a pick's acquire and entry against a reconfiguration
         self._ledger = Ledger()
-        self._strategy = _Strategy(self)
-        self._settler = _Settler(self)
+        self._strategy = Strategy(self)
+        self._settler = Settler(self)
+        self._router: Any = None
+        self._previous: object = None
+        self._version: object = None  # the Router's registry version ratetree last matched
 
     @classmethod
     def from_model_list(
@@ -256,13 +124,16 @@ class RatetreeRouting:
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
         rng: Any = None,
+        state: Any = None,
         estimate_tokens: Callable[[Mapping[str, Any]], float] = estimate_tokens,
         lease_timeout: float = 600.0,
+        cool_last_deployment: bool = False,
     ) -> RatetreeRouting:
-        """Build the scheduler with :meth:`Scheduler.from_litellm` (references allowed) and
-        wrap it. Pass the proxy's ``router_settings`` values (``routing_strategy``,
-        ``model_group_alias``, ``allowed_fails``, ``cooldown_time``) here, not to the Router.
-        Raises ConfigError naming the offending entry."""
+        """Build the scheduler with :meth:`Scheduler.from_litellm` (references allowed; a
+        ``state`` such as :class:`ratetree.RedisState` shares the limits) and wrap it. Pass
+        the proxy's ``router_settings`` values (``routing_strategy``, ``model_group_alias``,
+        ``allowed_fails``, ``cooldown_time``) here, not to the Router. Raises ConfigError
+        naming the offending entry."""
         scheduler = Scheduler.from_litellm(
             model_list,
             model_group_alias=model_group_alias,
@@ -272,23 +143,27 @@ class RatetreeRouting:
             cooldown_time=cooldown_time,
             clock=clock,
             rng=rng,
+            state=state,
         )
         return cls(
-            scheduler, clock=clock, estimate_tokens=estimate_tokens, lease_timeout=lease_timeout
+            scheduler,
+            clock=clock,
+            estimate_tokens=estimate_tokens,
+            lease_timeout=lease_timeout,
+            cool_last_deployment=cool_last_deployment,
         )
 
     @property
     def model_list(self) -> list[dict[str, Any]]:
-        """A fresh copy of the deployments for ``Router(model_list=...)``: no reference
-        entries, each deployment with its ratetree id as ``model_info.id``."""
-        return copy.deepcopy(self._model_list)
+        """A fresh model_list for ``Router(model_list=...)``: every group (umbrella groups
+        too) as a model group listing every deployment it reaches, each deployment under its
+        ratetree id as ``model_info.id``; no reference entries, no ``order``."""
+        return self._view.model_list
 
     @property
     def model_group_alias(self) -> dict[str, Any]:
-        """For ``Router(model_group_alias=...)``: every group without deployments of its own
-        (like ``fast``) and every configured alias, as an alias the Router knows. The
-        requested name still reaches ratetree, which routes it over the whole group."""
-        return copy.deepcopy(self._aliases)
+        """For ``Router(model_group_alias=...)``: the configured aliases."""
+        return dict(self._view.aliases)
 
     @property
     def open_leases(self) -> int:
@@ -297,65 +172,306 @@ class RatetreeRouting:
 
     def attach(self, router: Any) -> None:
         """Make ``router`` route through ratetree: register the routing strategy on it (its
-        ``register_plugin``, or ``set_custom_routing_strategy`` where that is all there is)
-        and add the settling callback to LiteLLM's callbacks, once."""
-        register = getattr(router, "register_plugin", None) or router.set_custom_routing_strategy
-        register(self._strategy)
+        ``register_plugin``) and add the settling callback to LiteLLM's callbacks. Raises
+        RuntimeError when already attached."""
+        if self._router is not None:
+            raise RuntimeError("this RatetreeRouting is attached already; detach() it first")
+        # LiteLLM has no getter for the strategy in place; detach() puts it back.
+        self._previous = getattr(router, "_custom_strategy", None)
+        router.register_plugin(self._strategy)
         litellm.logging_callback_manager.add_litellm_callback(self._settler)
+        self._router = router
+        self._version = router.registry().version
 
     def detach(self) -> None:
-        """Take the settling callback off every LiteLLM callback list; leases still open stay
-        so (let their requests finish first)."""
+        """Give the Router back its previous routing strategy, take the settling callback off
+        LiteLLM's callbacks and release every lease still open."""
+        router, self._router = self._router, None
+        if router is not None:
+            if self._previous is not None:
+                router.register_plugin(self._previous)
+            else:
+                router.routing_strategy_init(
+                    router.settings().routing_strategy, router.routing_strategy_args
+                )
+            self._previous = None
         litellm.logging_callback_manager.remove_callback_from_all_lists(
             self._settler, require_self=False
         )
+        for lease in self._ledger.drain():
+            lease.release()
 
-    # -- the strategy and the callbacks call these ------------------------------------------
+    def reconfigure(
+        self,
+        model_list: object,
+        *,
+        model_group_alias: object = None,
+        routing_strategy: object = "simple-shuffle",
+        group_limits: object = None,
+    ) -> None:
+        """Switch the scheduler and the attached Router's deployments and aliases to
+        ``model_list`` together. Leases granted before settle on what they were granted on;
+        a pick racing the switch sees the old tree or the new one whole. Raises ConfigError
+        naming the offending entry, changing nothing."""
+        spec = load_litellm(
+            model_list,
+            model_group_alias=model_group_alias,
+            routing_strategy=routing_strategy,
+            group_limits=group_limits,
+        )
+        view = RouterView(spec)
+        with self._lock:
+            self.scheduler.reconfigure(spec)
+            self._view = view
+            router = self._router
+            if router is not None:
+                router.set_model_list(view.model_list)
+                router.apply(ChangeSet(assign={"model_group_alias": dict(view.aliases)}))
+                self._version = router.registry().version
 
-    def _pick(
+    # -- the strategy calls these -----------------------------------------------------------
+
+    async def pick_async(
         self, group: str, request_kwargs: object, messages: object, input: object
     ) -> dict[str, Any]:
-        request: dict[str, Any] = request_kwargs if isinstance(request_kwargs, dict) else {}
+        request = request_kwargs if isinstance(request_kwargs, dict) else {}
+        trace = request.get("litellm_trace_id")
+        allowed = await self._allowed(group, request, messages, input)
+        if trace is None:  # asked outside a call (get_available_deployment): hold nothing
+            return self._peek(group, request, messages, input, allowed)
+        owner = asyncio.current_task()
+        try:
+            return self._take(group, request, trace, owner, allowed, messages, input)
+        except NoCapacity as err:
+            if not len(self._ledger):
+                raise no_capacity_error(err) from None
+        # A stream read to its end is settled by a task it scheduled as it ended: let it run.
+        await asyncio.sleep(0)
+        try:
+            return self._take(group, request, trace, owner, allowed, messages, input)
+        except NoCapacity as err:
+            raise no_capacity_error(err) from None
+
+    def pick_sync(
+        self, group: str, request_kwargs: object, messages: object, input: object
+    ) -> dict[str, Any]:
+        request = request_kwargs if isinstance(request_kwargs, dict) else {}
+        trace = request.get("litellm_trace_id")
+        allowed = self._listed(group)
+        if trace is None:
+            return self._peek(group, request, messages, input, allowed)
+        try:
+            return self._take(
+                group, request, trace, threading.get_ident(), allowed, messages, input
+            )
+        except NoCapacity as err:
+            raise no_capacity_error(err) from None
+
+    def _listed(self, group: str) -> Allowed | None:
+        """On the sync path, where the Router has no filter query: the deployments it lists
+        for ``group`` when they changed since ratetree last matched them (so an addition
+        behind ratetree's back is refused, not skipped), else None (no narrowing)."""
+        router = self._router
+        if router is None:
+            return None
+        registry = router.registry()
+        view = self._view
+        if registry.version == self._version or group not in view.resolve:
+            return None
+        listed = registry.names(view.resolve[group], kind="ids")
+        return Allowed(view, frozenset(map(str, listed)))
+
+    async def _allowed(
+        self, group: str, request: dict[str, Any], messages: object, input: object
+    ) -> Allowed | None:
+        """The deployments the Router's own filters let through for this request (pre-call
+        checks, tags, ``async_filter_deployments`` callbacks, its cooldowns): its
+        ``select(kind="healthy")``, on a copy of the request it may write to. Raises what
+        the Router raises when nothing passes."""
+        router = self._router
+        if router is None:
+            return None
+        view = self._view  # what the Router lists now matches it, unless reconfigured meanwhile
+        probe = dict(request)
+        for name in _METADATA_KEYS:
+            if isinstance(probe.get(name), dict):
+                probe[name] = dict(probe[name])
+        found = await router.select(group, probe, kind="healthy", messages=messages, input=input)
+        listed = [found] if isinstance(found, Mapping) else found
+        return Allowed(view, frozenset(str(d["model_info"]["id"]) for d in listed))
+
+    def _target(
+        self, view: RouterView, group: str, allowed: Allowed | None
+    ) -> tuple[str, frozenset[str]]:
+        """The group to acquire on and the deployments it must not choose. A request naming
+        a deployment by its id goes to that deployment through its own group."""
+        if group in view.resolve:
+            target, only = group, None
+        elif group in view.home:
+            target, only = view.home[group], frozenset({group})
+        else:
+            raise self._unknown(group)
+        reach = view.reach[view.resolve[target]]
+        exclude: frozenset[str] = frozenset()
+        # A list read before a reconfiguration describes the old tree: it narrows nothing.
+        if allowed is not None and allowed.view is view:
+            if not allowed.ids <= reach:
+                unknown = ", ".join(sorted(allowed.ids - reach))
+                raise bad_request(
+                    f"the Router serves deployment(s) {unknown} for {group!r} that ratetree "
+                    "does not know (added to the Router after attach); add them with "
+                    "RatetreeRouting.reconfigure",
+                    group,
+                )
+            exclude = reach - allowed.ids
+        if only is not None:
+            exclude |= reach - only
+        return target, exclude
+
+    def _unknown(self, group: str) -> Exception:
+        router = self._router
+        if router is not None and group in router.registry().names(kind="group_set"):
+            return bad_request(
+                f"model {group!r} was added to the Router after attach and ratetree does not "
+                "route it; add it with RatetreeRouting.reconfigure",
+                group,
+            )
+        return bad_request(str(UnknownGroup(group)), group)
+
+    def _tokens(self, request: dict[str, Any], messages: object, input: object) -> float:
+        # Some LiteLLM versions pass the prompt beside the kwargs rather than in them.
+        prompt = {"messages": messages, "input": input}
+        return self._estimate({**prompt, **request} if request else prompt)
+
+    def _peek(
+        self,
+        group: str,
+        request: dict[str, Any],
+        messages: object,
+        input: object,
+        allowed: Allowed | None,
+    ) -> dict[str, Any]:
+        """What a pick would choose now, holding nothing (no call follows it)."""
+        tokens = self._tokens(request, messages, input)
+        with self._lock:
+            view = self._view
+            target, exclude = self._target(view, group, allowed)
+            try:
+                explained = self.scheduler.explain(target, tokens)
+            except ValueError as err:
+                raise bad_request(str(err), group) from None
+            for deployment_id in explained.candidates:
+                if deployment_id not in exclude:
+                    entry = view.entry(target, deployment_id)
+                    if entry is not None:
+                        return entry
+        raise no_capacity_error(NoCapacity(group, None))
+
+    def _take(
+        self,
+        group: str,
+        request: dict[str, Any],
+        trace: object,
+        owner: Hashable,
+        allowed: Allowed | None,
+        messages: object,
+        input: object,
+    ) -> dict[str, Any]:
+        """Acquire for one attempt of a request and file its lease. Raises NoCapacity, and
+        LiteLLM's BadRequestError for a name or size no group can take."""
         metadata = request_metadata(request)
         now = self._clock()
         for lease in self._ledger.expired(now - self._lease_timeout):
             lease.release()
         # Picking again for the same request: the attempt before ended without success.
-        orphan = self._ledger.orphan(metadata.get(TICKET), request.get("litellm_trace_id"))
+        orphan = self._ledger.orphan(metadata.get(TICKET), trace)
         if orphan is not None:
             orphan.release(tokens=0)
+        # The owner's other requests are over: it runs one at a time (a stream aside).
+        for lease in self._ledger.left_over(owner, trace):
+            lease.release()
+        tried = metadata.get(TRIED)
+        failed = frozenset(tried[1]) if isinstance(tried, tuple) and tried[0] == trace else None
         try:
-            # Some LiteLLM versions pass the prompt beside the kwargs rather than in them.
-            prompt = {"messages": messages, "input": input}
-            tokens = self._estimate({**prompt, **request} if request else prompt)
-            lease = self.scheduler.acquire(group, tokens=tokens)
-        except NoCapacity as err:
-            raise _no_capacity_error(err) from None
-        except UnknownGroup as err:
-            raise _bad_request(str(err), group) from None
+            tokens = self._tokens(request, messages, input)
+            with self._lock:
+                view = self._view
+                target, exclude = self._target(view, group, allowed)
+                lease = self._acquire(target, tokens, exclude, failed)
+                entry = view.entry(target, lease.deployment_id)
         except ValueError as err:  # a token estimate no path of the group could ever hold
-            raise _bad_request(str(err), group) from None
-        metadata[TICKET] = self._ledger.add(Ticket(lease, request.get("litellm_trace_id"), now))
-        return copy.deepcopy(self._entries[lease.deployment_id])  # the Router may write to it
+            raise bad_request(str(err), group) from None
+        assert entry is not None  # the view and the tree changed together, under the lock
+        stream = request.get("stream") is True
+        key, new_owner = self._ledger.add(Ticket(lease, trace, now, owner, stream))
+        metadata[TICKET] = key
+        metadata[TRIED] = (trace, (*(failed or ()), lease.deployment_id))
+        metadata[PATH] = " > ".join(lease.path)
+        if new_owner and isinstance(owner, asyncio.Task):
+            owner.add_done_callback(self._task_done)
+        return entry
+
+    def _acquire(
+        self, group: str, tokens: float, exclude: frozenset[str], failed: frozenset[str] | None
+    ) -> Lease:
+        """Acquire avoiding the deployments that failed this request already, unless only
+        they could take it now."""
+        if failed:
+            try:
+                return self.scheduler.acquire(group, tokens=tokens, exclude=exclude | failed)
+            except NoCapacity:
+                pass
+        return self.scheduler.acquire(group, tokens=tokens, exclude=exclude)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        # The task ended (returned, raised or was cancelled): what it still holds is over.
+        for lease in self._ledger.owner_done(task):
+            lease.release()
+
+    # -- the callbacks call these -----------------------------------------------------------
+
+    def started(self, kwargs: Mapping[str, Any]) -> None:
+        self._ledger.bind(ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs))
 
     def _claim(self, kwargs: Mapping[str, Any]) -> Lease | None:
         return self._ledger.claim(
             ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs)
         )
 
-    def _succeeded(self, kwargs: Mapping[str, Any], response: object) -> None:
+    def succeeded(self, kwargs: Mapping[str, Any], response: object) -> None:
+        hidden = getattr(response, "_hidden_params", None)
+        path = metadata_value(kwargs, PATH)
+        if isinstance(hidden, dict) and isinstance(path, str):
+            hidden.setdefault(PATH, path)
         lease = self._claim(kwargs)
         if lease is not None:
             lease.release(tokens=total_tokens(response))
 
-    def _failed(self, kwargs: Mapping[str, Any], exc: object) -> None:
+    def returned_sync(self, kwargs: Mapping[str, Any]) -> None:
+        answer = raw_answer(kwargs)
+        if answer is None:  # an error logged on its way out: its failure event settles it
+            return
+        lease = self._ledger.returned(
+            ticket_of(kwargs), deployment_of(kwargs), threading.get_ident()
+        )
+        if lease is not None:
+            lease.release(tokens=total_tokens(answer))
+
+    def failed(self, kwargs: Mapping[str, Any], exc: object) -> None:
         lease = self._claim(kwargs)
         if lease is None:
             return
         status = getattr(exc, "status_code", None)
-        if status == 429 and isinstance(exc, BaseException):
+        if not self._cool_last and self._alone(lease):
+            lease.release(tokens=0)  # LiteLLM never cools a group's only deployment
+        elif status == 429 and isinstance(exc, BaseException):
             lease.fail(retry_after=retry_after_of(exc))
         elif not isinstance(status, int) or status in _DEPLOYMENT_FAULTS or status >= 500:
             lease.fail()  # timeouts, connection errors, 5xx: the scheduler's failure policy
         else:
             lease.release(tokens=0)  # the request's own fault (400, 413, ...): not the deployment's
+
+    def _alone(self, lease: Lease) -> bool:
+        view = self._view
+        reach = view.reach.get(view.resolve.get(lease.group, lease.group), frozenset())
+        return len(reach) == 1

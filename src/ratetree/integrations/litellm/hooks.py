@@ -1,0 +1,118 @@
+"""The two objects LiteLLM calls: the Router's custom routing strategy (every pick) and a
+``CustomLogger`` (every attempt's outcome). Both only forward to a :class:`Routing`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from litellm.integrations.custom_logger import CustomLogger
+from litellm.types.router import CustomRoutingStrategyBase
+
+from ratetree.integrations.litellm.reading import total_tokens
+
+
+class Routing(Protocol):
+    """What the hooks need from :class:`~ratetree.integrations.litellm.RatetreeRouting`."""
+
+    async def pick_async(
+        self, group: str, request: object, messages: object, input: object
+    ) -> dict[str, Any]: ...
+
+    def pick_sync(
+        self, group: str, request: object, messages: object, input: object
+    ) -> dict[str, Any]: ...
+
+    def started(self, kwargs: Mapping[str, Any]) -> None: ...
+
+    def succeeded(self, kwargs: Mapping[str, Any], response: object) -> None: ...
+
+    def returned_sync(self, kwargs: Mapping[str, Any]) -> None: ...
+
+    def failed(self, kwargs: Mapping[str, Any], exc: object) -> None: ...
+
+
+class Strategy(CustomRoutingStrategyBase):  # type: ignore[misc]
+    """The Router's custom routing strategy: every pick is a ratetree acquire."""
+
+    def __init__(self, routing: Routing) -> None:
+        self._routing = routing
+
+    async def async_get_available_deployment(
+        self,
+        model: str,
+        messages: object = None,
+        input: object = None,
+        specific_deployment: object = False,
+        request_kwargs: object = None,
+    ) -> dict[str, Any]:
+        return await self._routing.pick_async(model, request_kwargs, messages, input)
+
+    def get_available_deployment(
+        self,
+        model: str,
+        messages: object = None,
+        input: object = None,
+        specific_deployment: object = False,
+        request_kwargs: object = None,
+    ) -> dict[str, Any]:
+        return self._routing.pick_sync(model, request_kwargs, messages, input)
+
+
+class Settler(CustomLogger):  # type: ignore[misc]
+    """Settles each attempt's lease from the first event that reports its outcome."""
+
+    def __init__(self, routing: Routing) -> None:
+        super().__init__()
+        self._routing = routing
+        # LiteLLM keeps one logger per class and public settings: a distinct public value
+        # lets each RatetreeRouting in a process keep its own.
+        self.ratetree_routing = uuid.uuid4().hex
+
+    async def async_pre_call_deployment_hook(
+        self, kwargs: dict[str, Any], call_type: object
+    ) -> None:
+        self._routing.started(kwargs)
+
+    async def async_post_call_success_deployment_hook(
+        self, request_data: dict[str, Any], response: object, call_type: object
+    ) -> None:
+        # A stream passes by here before its usage exists; its logging event settles it.
+        if total_tokens(response) is not None:
+            self._routing.succeeded(request_data, response)
+
+    async def async_post_call_failure_deployment_hook(
+        self,
+        request_data: Mapping[str, Any],
+        exception: Exception,
+        call_type: object,
+        fallback_depth: int | None = None,
+    ) -> None:
+        self._routing.failed(request_data, exception)
+
+    def log_post_api_call(
+        self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
+    ) -> None:
+        # The one event a sync call reports on its own thread before it returns.
+        self._routing.returned_sync(kwargs)
+
+    async def async_log_success_event(
+        self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
+    ) -> None:
+        self._routing.succeeded(kwargs, response_obj)
+
+    async def async_log_failure_event(
+        self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
+    ) -> None:
+        self._routing.failed(kwargs, kwargs.get("exception"))
+
+    def log_success_event(
+        self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
+    ) -> None:
+        self._routing.succeeded(kwargs, response_obj)
+
+    def log_failure_event(
+        self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object
+    ) -> None:
+        self._routing.failed(kwargs, kwargs.get("exception"))
