@@ -21,6 +21,7 @@ from ratetree.core.leases import Lease
 from ratetree.core.reconfigure import forward, transfer
 from ratetree.core.selection import commit, earliest, select, settle
 from ratetree.core.specs import TreeSpec
+from ratetree.core.strategies.latency_based import observe_latency
 from ratetree.core.validate import count, number
 from ratetree.errors import ConfigError, InvalidRequest, NoCapacity, UnknownGroup
 from ratetree.waiting.queue import WaitQueue, wait_async, wait_blocking
@@ -205,7 +206,12 @@ class Scheduler:
             return None
 
     def _finish(
-        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
+        self,
+        lease: Lease,
+        tokens: float | None,
+        retry_after: float | None,
+        failed: bool,
+        latency: float | None = None,
     ) -> None:
         if tokens is not None and (tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS):
             tokens = number(tokens, "tokens")
@@ -230,6 +236,8 @@ class Scheduler:
             if failed and items and isinstance(items[-1], DeploymentState):
                 self._record_failure(items[-1], now, retry_after)
             settle(items, lease.tokens, tokens, now, horizon, self._wake)
+            if latency is not None:
+                observe_latency(items, latency)
             if failed and items and isinstance(items[-1], DeploymentState):
                 self._wake.refresh(items[-1], horizon)
             if self._state is not None:

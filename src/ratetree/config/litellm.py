@@ -23,8 +23,8 @@ from ratetree.core.specs import (
     Group,
     Limits,
     Member,
-    Strategy,
     TreeSpec,
+    check_cost,
     check_order,
     check_weight,
 )
@@ -33,13 +33,21 @@ from ratetree.errors import ConfigError
 
 __all__ = ["load_litellm"]
 
-_STRATEGIES: dict[str, Strategy] = {
+# LiteLLM's routing_strategy names -> ratetree's strategy names (the registry's keys).
+_STRATEGIES: dict[str, str] = {
     "simple-shuffle": "shuffle",
     "least-busy": "least-busy",
     "usage-based-routing": "usage-based",
     "usage-based-routing-v2": "usage-based",
     "round-robin": "round-robin",
+    "latency-based-routing": "latency-based",
+    "cost-based-routing": "cost-based",
 }
+# LiteLLM hands routing_strategy_args to the latency-based strategy only ("just for
+# latency-based"); the other strategies ignore them there, and so here.
+_TAKES_ARGS = frozenset({"latency-based"})
+# Per-token prices; their sum is a deployment's cost for the cost-based strategy.
+_COST_KEYS = ("input_cost_per_token", "output_cost_per_token")
 _LIMIT_KEYS = ("rpm", "tpm", "max_parallel_requests")
 
 
@@ -70,7 +78,7 @@ def _blame(where: str) -> Iterator[None]:
         raise ConfigError(f"{where}: {err}") from None
 
 
-def _strategy(routing_strategy: object) -> Strategy:
+def _strategy(routing_strategy: object) -> str:
     if isinstance(routing_strategy, enum.Enum):  # litellm.types.router.RoutingStrategy
         routing_strategy = routing_strategy.value
     if routing_strategy is None:
@@ -113,6 +121,31 @@ def _limits(values: Mapping[str, object], where: str) -> Limits:
 
 def _entry_limits(entry: _Entry) -> Limits:
     return _limits({key: entry.read(key) for key in _LIMIT_KEYS}, entry.where)
+
+
+def _entry_cost(entry: _Entry) -> float | None:
+    """input_cost_per_token + output_cost_per_token (a missing one counts 0), or None
+    when the entry names neither."""
+    prices = []
+    for key in _COST_KEYS:
+        with _blame(entry.where):
+            price = check_cost(entry.read(key), key)
+        if price is not None:
+            prices.append(price)
+    return sum(prices) if prices else None
+
+
+def _strategy_args(routing_strategy_args: object, strategy: str) -> dict[str, object]:
+    if routing_strategy_args is None:
+        return {}
+    if not isinstance(routing_strategy_args, Mapping) or not all(
+        isinstance(key, str) for key in routing_strategy_args
+    ):
+        raise ConfigError(
+            f"routing_strategy_args {show(routing_strategy_args)} must be a mapping "
+            "with string keys"
+        )
+    return dict(routing_strategy_args) if strategy in _TAKES_ARGS else {}
 
 
 def _parse_aliases(
@@ -296,7 +329,12 @@ class _Builder:
             return deployment_id  # one deployment shared by several groups
         self.owners[deployment_id] = (definition, explicit is not None, entry)
         self.deployments[deployment_id] = Deployment(
-            deployment_id, limits, weight, payload=entry.raw, label=entry.model
+            deployment_id,
+            limits,
+            weight,
+            payload=entry.raw,
+            label=entry.model,
+            cost=_entry_cost(entry),
         )
         return deployment_id
 
@@ -316,13 +354,18 @@ def load_litellm(
     model_group_alias: object = None,
     routing_strategy: object = "simple-shuffle",
     group_limits: object = None,
+    routing_strategy_args: object = None,
 ) -> TreeSpec:
     """Build a :class:`TreeSpec` from LiteLLM's ``model_list`` and router settings.
 
     ``model_group_alias`` maps an alias to a group (or alias) name or to
     ``{"model": name, "hidden": bool}``. ``routing_strategy`` is a LiteLLM strategy name
-    (None means the default, simple-shuffle) and applies to every group. ``group_limits``
+    (None means the default, simple-shuffle) and applies to every group;
+    ``routing_strategy_args`` (e.g. ``{"lowest_latency_buffer": 0.1}``) go with it to the
+    latency-based strategy and are ignored by the others, as in LiteLLM. ``group_limits``
     maps a model_name to ``{"rpm": ..., "tpm": ..., "max_parallel_requests": ...}``.
+    ``input_cost_per_token`` and ``output_cost_per_token`` (litellm_params first, then
+    model_info) give a deployment's cost.
 
     Groups and deployments come out in order of first appearance. A deployment's id is
     ``model_info.id`` when given, else a hash of the entry that is stable across restarts.
@@ -330,13 +373,15 @@ def load_litellm(
     Raises:
         ConfigError: for anything malformed, among them: a model_list or entry of the wrong
             shape; a missing or non-string model_name or litellm_params.model; invalid
-            rpm, tpm, max_parallel_requests, order or weight; an unsupported routing
-            strategy; an alias that shadows a group, loops, or leads to no group;
+            rpm, tpm, max_parallel_requests, order, weight or per-token cost; an
+            unsupported routing strategy; routing_strategy_args that are not a mapping;
+            an alias that shadows a group, loops, or leads to no group;
             group_limits for an unknown group or with unknown keys; one model_info.id on
             entries with different definitions; a cycle of references between groups.
             Messages about an entry start with ``model_list[i] (model_name 'x'):``.
     """
     strategy = _strategy(routing_strategy)
+    strategy_args = _strategy_args(routing_strategy_args, strategy)
     if not isinstance(model_list, (list, tuple)):
         raise ConfigError(f"model_list {show(model_list)} must be a list of entries")
     entries = [_parse_entry(index, raw) for index, raw in enumerate(model_list)]
@@ -349,7 +394,7 @@ def load_litellm(
         builder.add(entry)
     builder.check_cycles()
     tree_groups = [
-        Group(name, members, strategy, limits.get(name, Limits()))
+        Group(name, members, strategy, limits.get(name, Limits()), strategy_args)
         for name, members in builder.members.items()
     ]
     return TreeSpec(

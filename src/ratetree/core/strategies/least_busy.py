@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ratetree.core.gates import Reference
+from ratetree.core.gates import GroupState, Reference
 from ratetree.core.strategies.base import Tier
 
 
@@ -13,15 +13,23 @@ class LeastBusyTier(Tier):
     """The open member with the fewest leases in flight below it; ties broken at random.
 
     Open members are filed in lists by load (a bucket queue), so a pick is O(1) and a
-    lease that starts or ends moves one member between neighbouring lists.
+    lease that starts or ends moves one member between neighbouring lists. Per member
+    (by ``index``): the load it is filed under and its position in that load's list.
     """
 
-    __slots__ = ("_levels", "_lowest")
+    __slots__ = ("_levels", "_load", "_lowest", "_pos")
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         super().__init__(order, edges)
         self._levels: dict[int, list[Reference]] = {}
         self._lowest = 0
+        self._load = [0] * len(self.edges)
+        self._pos = [-1] * len(self.edges)
+
+    def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:
+        # A lease starting or ending below a member moves it to another load.
+        for edge in self.edges:
+            edge.child.busy_watchers += (edge,)
 
     def add(self, edge: Reference) -> None:
         super().add(edge)
@@ -37,37 +45,39 @@ class LeastBusyTier(Tier):
         # Moves the member from its old load's list to its new one: ``_unfile`` and
         # ``_file`` written out, as this runs for every member of the path, twice per
         # request, and the two calls were about a tenth of a least-busy acquire + release.
-        levels = self._levels
-        old = levels[edge.load]
+        levels, loads, positions = self._levels, self._load, self._pos
+        i = edge.index
+        old = levels[loads[i]]
         last = old.pop()
         if last is not edge:
-            old[edge.load_pos] = last
-            last.load_pos = edge.load_pos
+            old[positions[i]] = last
+            positions[last.index] = positions[i]
         load = edge.child.in_flight
         new = levels.get(load)
         if new is None:
             new = levels[load] = []
-        edge.load = load
-        edge.load_pos = len(new)
+        loads[i] = load
+        positions[i] = len(new)
         new.append(edge)
         if load < self._lowest:
             self._lowest = load
 
     def _file(self, edge: Reference, load: int) -> None:
         level = self._levels.setdefault(load, [])
-        edge.load = load
-        edge.load_pos = len(level)
+        self._load[edge.index] = load
+        self._pos[edge.index] = len(level)
         level.append(edge)
         if load < self._lowest:
             self._lowest = load
 
     def _unfile(self, edge: Reference) -> None:
-        level = self._levels[edge.load]
+        i = edge.index
+        level = self._levels[self._load[i]]
         last = level.pop()
         if last is not edge:
-            level[edge.load_pos] = last
-            last.load_pos = edge.load_pos
-        edge.load_pos = -1
+            level[self._pos[i]] = last
+            self._pos[last.index] = self._pos[i]
+        self._pos[i] = -1
 
     def pick(self, rng: random.Random, now: float) -> Reference | None:
         if not self.open:

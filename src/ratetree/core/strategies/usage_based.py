@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import Gate, GroupState, Reference
@@ -28,13 +28,36 @@ class UsageBasedTier(Tier):
     without limits of their own all stand at 1.0 there, and must share the traffic.
     """
 
-    __slots__ = ("_heap", "indexed", "owner")
+    __slots__ = ("_heap", "_version", "indexed", "owner", "periods", "rankable")
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         super().__init__(order, edges)
-        self.indexed = False  # set by the tree builder before members are added
+        self.indexed = False  # decided by ``attach`` before members are added
         self.owner: GroupState | None = None
+        # Bucket periods on and below the members, and whether none has an in-flight cap
+        # and every group below is usage-based: what ``indexed`` is decided from.
+        self.periods: frozenset[float] = frozenset()
+        self.rankable = False
         self._heap: list[tuple[float, int, int]] = []  # (full again at, index, version)
+        self._version = [0] * len(self.edges)  # a heap entry is live while it matches
+
+    def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:
+        self.owner = owner
+        periods: set[float] = set()
+        rankable = True
+        for edge in self.edges:
+            edge_periods, edge_rankable = _shape(edge)
+            periods |= edge_periods
+            rankable = rankable and edge_rankable
+        self.periods = frozenset(periods)
+        self.rankable = rankable
+        self.indexed = rankable and len(periods) <= 1
+        for edge in self.edges:
+            # The rank reads the buckets of the member's target, and of the reference
+            # itself when it is limited (only then does it have buckets of its own).
+            edge.child.usage_watchers += (edge,)
+            if edge.limited:
+                edge.usage_watchers += (edge,)
 
     def add(self, edge: Reference) -> None:
         super().add(edge)
@@ -47,7 +70,7 @@ class UsageBasedTier(Tier):
         super().remove(edge)
         if self.indexed:
             before = self.best_refill()
-            edge.version += 1  # its heap entries die
+            self._version[edge.index] += 1  # its heap entries die
             self._propagate(before)
 
     def update(self, edge: Reference) -> None:
@@ -57,9 +80,10 @@ class UsageBasedTier(Tier):
             self._propagate(before)
 
     def _push(self, edge: Reference) -> None:
-        edge.version += 1
-        heapq.heappush(self._heap, (refilled_at(edge), edge.index, edge.version))
-        compact(self._heap, self.edges)
+        i = edge.index
+        self._version[i] += 1
+        heapq.heappush(self._heap, (refilled_at(edge), i, self._version[i]))
+        compact(self._heap, self._version)
 
     def _propagate(self, before: float) -> None:
         owner = self.owner
@@ -69,10 +93,10 @@ class UsageBasedTier(Tier):
 
     def best_refill(self) -> float:
         """When the best open member's path is full again; NEVER if none is open."""
-        heap, edges = self._heap, self.edges
+        heap, versions = self._heap, self._version
         while heap:
             _, index, version = heap[0]
-            if edges[index].version == version:
+            if versions[index] == version:
                 return heap[0][0]
             heapq.heappop(heap)
         return NEVER
@@ -93,6 +117,26 @@ class UsageBasedTier(Tier):
                 if rng.random() * ties < 1:  # reservoir sampling over the ties
                     best = edge
         return best
+
+
+def _periods(gate: Gate) -> set[float]:
+    return {b.period for b in (*gate.req, *gate.tok)}
+
+
+def _shape(edge: Reference) -> tuple[set[float], bool]:
+    """The bucket periods on ``edge`` and below it, and whether no gate there has an
+    in-flight cap and every group there is usage-based (with its tiers attached)."""
+    child = edge.child
+    periods = _periods(edge) | _periods(child)
+    rankable = edge.max_parallel == NEVER and child.max_parallel == NEVER
+    if isinstance(child, GroupState):
+        for tier in child.tiers:
+            if isinstance(tier, UsageBasedTier):
+                periods |= tier.periods
+                rankable = rankable and tier.rankable
+            else:
+                rankable = False
+    return periods, rankable
 
 
 def refilled_at(edge: Reference) -> float:
