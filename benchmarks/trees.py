@@ -15,12 +15,21 @@ from typing import Literal
 from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
 from ratetree.testing import FakeClock
 
-Strategy = Literal["shuffle", "round-robin", "least-busy", "usage-based"]
+Strategy = Literal[
+    "shuffle", "round-robin", "least-busy", "usage-based", "latency-based", "cost-based"
+]
 Shape = Literal["tree", "flat"]
 Case = Literal["tree", "flat", "tight"]
 Fullness = Literal["ample", "exhausted"]
 
-STRATEGIES: tuple[Strategy, ...] = ("shuffle", "round-robin", "least-busy", "usage-based")
+STRATEGIES: tuple[Strategy, ...] = (
+    "shuffle",
+    "round-robin",
+    "least-busy",
+    "usage-based",
+    "latency-based",
+    "cost-based",
+)
 SIZES: tuple[int, ...] = (10, 100, 1000, 10000)
 # "tight": the three-level tree with TIGHT_LIMIT on its root group.
 CASES: tuple[Case, ...] = ("tree", "flat", "tight")

@@ -29,7 +29,14 @@ from hypothesis import strategies as st
 
 from ratetree import Deployment, Group, Limits, Member, TreeSpec
 
-STRATEGY_NAMES = ("shuffle", "round-robin", "least-busy", "usage-based")
+STRATEGY_NAMES = (
+    "shuffle",
+    "round-robin",
+    "least-busy",
+    "usage-based",
+    "latency-based",
+    "cost-based",
+)
 
 # (unit word for the ``limits`` rate syntax, seconds)
 UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
@@ -92,6 +99,7 @@ class DeploymentModel:
     id: str
     limits: LimitsModel
     weight: float | None
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,7 @@ class TreeModel:
                         for g in self.groups
                     ],
                     deployments=[
-                        Deployment(d.id, limits=d.limits.to_limits(), weight=d.weight)
+                        Deployment(d.id, limits=d.limits.to_limits(), weight=d.weight, cost=d.cost)
                         for d in self.deployments
                     ],
                     aliases=dict(self.aliases),
@@ -210,6 +218,7 @@ def orders(draw: st.DrawFn) -> tuple[int | None, Any]:
 
 
 weights = st.none() | st.sampled_from([0.0, 1.0, 2.0, 3.0, 0.5])
+costs = st.none() | st.sampled_from([0.0, 1e-6, 2e-6, 3e-5])
 
 
 @st.composite
@@ -220,7 +229,8 @@ def tree_models(
     n_dep = draw(st.integers(1, max_deployments))
     n_grp = draw(st.integers(1, max_groups))
     deployments = tuple(
-        DeploymentModel(f"d{i}", draw(limits_models()), draw(weights)) for i in range(n_dep)
+        DeploymentModel(f"d{i}", draw(limits_models()), draw(weights), draw(costs))
+        for i in range(n_dep)
     )
     # Aliases first, so members can use them: each names a group or an earlier alias.
     aliases: list[tuple[str, str]] = []

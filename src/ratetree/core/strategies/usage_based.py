@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Mapping, Sequence
 
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import Gate, GroupState, Reference
-from ratetree.core.strategies.base import Tier, compact
+from ratetree.core.strategies.base import Tier
+from ratetree.core.strategies.levels import Levels
 
 
 class UsageBasedTier(Tier):
@@ -17,18 +17,19 @@ class UsageBasedTier(Tier):
     A bucket's remaining fraction at t is ``1 - max(0, full_at - t) / period``. When every
     bucket below the tier has the same period, no gate has an in-flight cap and every
     group below is usage-based too (``indexed``), the member whose path will be full again
-    soonest has the most left *at any t*, so a heap on that moment answers exactly in
-    O(log n). A group member's moment is that of the best path through it, kept current
-    by pushing every change of a tier's best up to the references that watch its group,
-    so a composed group ranks its deployments as the flattened one would.
+    soonest has the most left *at any t*, so filing members by that moment (``Levels``)
+    answers exactly in O(log n). A group member's moment is that of the best path through
+    it, kept current by pushing every change of a tier's best up to the references that
+    watch its group, so a composed group ranks its deployments as the flattened one would.
 
-    In the heap, ties go to the member that has been full the longest, then to the first
-    listed. Otherwise the fractions of each member's own gates (and the best path of an
-    indexed group) are compared over the open members, ties broken at random: groups
-    without limits of their own all stand at 1.0 there, and must share the traffic.
+    In the index, ties go to the member that has been full the longest, then to one at
+    random: unlimited members all stand at "always full" and share the traffic.
+    Otherwise the fractions of each member's own gates (and the best path of an indexed
+    group) are compared over the open members, ties broken at random: groups without
+    limits of their own all stand at 1.0 there, and must share the traffic too.
     """
 
-    __slots__ = ("_heap", "_version", "indexed", "owner", "periods", "rankable")
+    __slots__ = ("_levels", "indexed", "owner", "periods", "rankable")
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         super().__init__(order, edges)
@@ -38,8 +39,7 @@ class UsageBasedTier(Tier):
         # and every group below is usage-based: what ``indexed`` is decided from.
         self.periods: frozenset[float] = frozenset()
         self.rankable = False
-        self._heap: list[tuple[float, int, int]] = []  # (full again at, index, version)
-        self._version = [0] * len(self.edges)  # a heap entry is live while it matches
+        self._levels = Levels(len(self.edges))  # open members by when full again
 
     def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:
         self.owner = owner
@@ -62,28 +62,29 @@ class UsageBasedTier(Tier):
     def add(self, edge: Reference) -> None:
         super().add(edge)
         if self.indexed:
-            before = self.best_refill()
-            self._push(edge)
+            levels = self._levels
+            before = levels.lowest()
+            levels.file(edge, refilled_at(edge))
             self._propagate(before)
 
     def remove(self, edge: Reference) -> None:
         super().remove(edge)
         if self.indexed:
-            before = self.best_refill()
-            self._version[edge.index] += 1  # its heap entries die
+            levels = self._levels
+            before = levels.lowest()
+            levels.unfile(edge)
             self._propagate(before)
 
     def update(self, edge: Reference) -> None:
         if self.indexed and edge.open_pos >= 0:
-            before = self.best_refill()
-            self._push(edge)
+            levels = self._levels
+            moment = refilled_at(edge)
+            if moment == levels.key[edge.index]:
+                return
+            before = levels.lowest()
+            levels.unfile(edge)
+            levels.file(edge, moment)
             self._propagate(before)
-
-    def _push(self, edge: Reference) -> None:
-        i = edge.index
-        self._version[i] += 1
-        heapq.heappush(self._heap, (refilled_at(edge), i, self._version[i]))
-        compact(self._heap, self._version)
 
     def _propagate(self, before: float) -> None:
         owner = self.owner
@@ -93,17 +94,11 @@ class UsageBasedTier(Tier):
 
     def best_refill(self) -> float:
         """When the best open member's path is full again; NEVER if none is open."""
-        heap, versions = self._heap, self._version
-        while heap:
-            _, index, version = heap[0]
-            if versions[index] == version:
-                return heap[0][0]
-            heapq.heappop(heap)
-        return NEVER
+        return self._levels.lowest()
 
     def pick(self, rng: random.Random, now: float) -> Reference | None:
         if self.indexed:
-            return self.edges[self._heap[0][1]] if self.best_refill() != NEVER else None
+            return self._levels.pick(rng, -NEVER)
         best: Reference | None = None
         best_key = (NEVER, NEVER)
         ties = 0
