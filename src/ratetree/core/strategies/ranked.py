@@ -103,24 +103,28 @@ class RankedTier(Tier):
         levels = self._levels
         if key == levels.key[edge.index]:
             return
-        before = self._summary()
+        before = levels.lowest()
         levels.unfile(edge)
         levels.file(edge, key)
-        self._propagate(before)
+        if levels.lowest() != before:  # the open members stay: only the key can change
+            self._refile_owner()
 
     def _summary(self) -> tuple[float, bool]:
         # A change of either can change the owning group's key.
         return self._levels.lowest(), bool(self.open)
 
     def _propagate(self, before: tuple[float, bool]) -> None:
-        """Refile the owning group in its parents' indexed tiers of this strategy when
-        this tier's lowest key (or whether it has open members) changed."""
-        owner = self.owner
-        if owner is None or self._summary() == before:
-            return
-        for edge in owner.parents:
-            if self._same_kind(edge.tier):
-                edge.tier.update(edge)
+        """Refile the owning group when this tier's lowest key, or whether it has open
+        members, changed."""
+        if self._summary() != before:
+            self._refile_owner()
+
+    def _refile_owner(self) -> None:
+        """Refile the owning group in its parents' tiers of this strategy."""
+        if self.owner is not None:
+            for edge in self.owner.parents:
+                if self._same_kind(edge.tier):
+                    edge.tier.update(edge)
 
     # -- choosing ----------------------------------------------------------------------
 
