@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-# Kept in step with trees.py by hand: importing it would import ratetree.
+# Kept in step with the strategy registry (trees.py) by hand: importing it would import
+# ratetree.
 STRATEGIES = (
     "shuffle",
     "round-robin",

@@ -28,15 +28,10 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ratetree import Deployment, Group, Limits, Member, TreeSpec
+from ratetree.core.specs import STRATEGIES
 
-STRATEGY_NAMES = (
-    "shuffle",
-    "round-robin",
-    "least-busy",
-    "usage-based",
-    "latency-based",
-    "cost-based",
-)
+# Every registered strategy, so a new one is checked against the oracle at once.
+STRATEGY_NAMES = STRATEGIES
 
 # (unit word for the ``limits`` rate syntax, seconds)
 UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
