@@ -64,9 +64,10 @@ class Lease:
         may leave a bucket in debt. ``latency`` (seconds the call took) feeds the
         latency-based strategy's average for the deployment. Raises ValueError
         (InvalidRequest) for a negative or non-numeric count or latency."""
-        if latency is not None:
-            latency = number(latency, "latency")
-        self._scheduler._finish(self, tokens, None, False, latency)
+        if latency is None:
+            self._scheduler._finish(self, tokens, None, False)
+        else:
+            self._scheduler._finish(self, tokens, None, False, number(latency, "latency"))
 
     def fail(self, retry_after: float | None = None, *, tokens: float = 0) -> None:
         """Release and record a failure of the deployment.
