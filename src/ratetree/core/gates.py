@@ -230,6 +230,7 @@ class Reference(Gate):
         "open_seq",
         "order",
         "parent",
+        "slot",
         "tier",
         "weight",
     )
@@ -246,11 +247,13 @@ class Reference(Gate):
         self.child = child
         self.order = order
         self.weight = 0.0
-        # Position in its tier, set by the tier: strategies keep their per-member state
-        # in lists indexed by it, so a reference carries no strategy's fields.
-        self.index = -1
+        self.index = -1  # position in its tier, set by the tier
         self.open_pos = -1  # position in the tier's open list, -1 while not listed
         self.tier: Tier = None  # type: ignore[assignment]  # set when the tier is built
+        # The strategy's own per-member state: an object of the tier's choosing (a member
+        # sits in one tier), so a reference carries no strategy's fields. Strategies that
+        # keep it in lists indexed by ``index`` leave it None.
+        self.slot: Any = None
         self.open_seq = 0  # the parent's number for this member's live ``earliest_open`` entry
 
     @property

@@ -5,8 +5,10 @@ A tier only ever sees its *open* members (``add``/``remove`` are called when a m
 open flag changes, and around a selection that had to pass a member over), so a pick
 costs O(1) or O(log n) however many members are exhausted.
 
-A strategy keeps whatever it needs per member in lists indexed by ``Reference.index``
-(the member's position in its tier), so references carry no strategy's fields.
+A strategy keeps whatever it needs per member either in the member's ``slot`` (an object
+of the strategy's own class: least-busy, and ``Levels`` for the strategies ranking by a
+number) or in lists indexed by ``Reference.index``, the member's position in its tier
+(round-robin, whose heaps hold indexes), so references carry no strategy's fields.
 """
 
 from __future__ import annotations

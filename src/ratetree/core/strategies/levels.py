@@ -4,7 +4,7 @@
 Members with equal keys share a list, and a heap holds each distinct key once, so the
 lowest key costs O(log k) for k distinct keys and a random member of it O(1): ties are
 broken at random without walking them. A member's key and its position in its list are
-kept in lists indexed by ``Reference.index``.
+kept in its ``slot`` (a ``Filed``).
 """
 
 from __future__ import annotations
@@ -16,18 +16,29 @@ import random
 from ratetree.core.gates import Reference
 
 
+class Filed:
+    """Where ``Levels`` keeps a member (its ``slot``): the key it is filed under and its
+    position in that key's list (-1 while not filed)."""
+
+    __slots__ = ("key", "pos")
+
+    def __init__(self) -> None:
+        self.key = 0.0
+        self.pos = -1
+
+
 class Levels:
-    """Members of one tier filed by key; see the module docstring."""
+    """Members of one tier filed by key; see the module docstring. Owns the members'
+    ``slot``."""
 
-    __slots__ = ("_heap", "_levels", "_size", "key", "pos")
+    __slots__ = ("_heap", "_levels", "_size")
 
-    def __init__(self, size: int) -> None:
-        self._size = size
+    def __init__(self, edges: list[Reference]) -> None:
+        self._size = len(edges)
         self._levels: dict[float, list[Reference]] = {}  # key -> members filed there
         self._heap: list[float] = []  # the keys of ``_levels``, each once
-        #: per member (by index): the key it is filed under, its position in that list
-        self.key = [0.0] * size
-        self.pos = [-1] * size
+        for edge in edges:
+            edge.slot = Filed()
 
     def file(self, edge: Reference, key: float) -> None:
         """File ``edge`` (not filed now) under ``key``, which must not be NaN."""
@@ -40,21 +51,21 @@ class Levels:
                 self._levels = levels = {k: v for k, v in levels.items() if v}
                 self._heap = list(levels)
                 heapq.heapify(self._heap)
-        i = edge.index
-        self.key[i] = key
-        self.pos[i] = len(level)
+        filed = edge.slot
+        filed.key = key
+        filed.pos = len(level)
         level.append(edge)
 
     def unfile(self, edge: Reference) -> None:
         """Take ``edge`` (filed now) out."""
         # An emptied list stays (and its key in the heap) until ``lowest`` passes it.
-        i = edge.index
-        level = self._levels[self.key[i]]
+        filed = edge.slot
+        level = self._levels[filed.key]
         last = level.pop()
         if last is not edge:
-            level[self.pos[i]] = last
-            self.pos[last.index] = self.pos[i]
-        self.pos[i] = -1
+            level[filed.pos] = last
+            last.slot.pos = filed.pos
+        filed.pos = -1
 
     def lowest(self) -> float:
         """The lowest key any member is filed under; infinity when none is filed."""
@@ -67,15 +78,28 @@ class Levels:
             del levels[key]
         return math.inf
 
+    def pick_lowest(self, rng: random.Random) -> Reference | None:
+        """A member at random among those filed under the lowest key; None when none is
+        filed."""
+        # ``lowest`` written out: this runs on every pick.
+        heap, levels = self._heap, self._levels
+        while heap:
+            key = heap[0]
+            level = levels[key]
+            if level:
+                n = len(level)
+                return level[0] if n == 1 else level[int(rng.random() * n)]
+            heapq.heappop(heap)
+            del levels[key]
+        return None
+
     def pick(self, rng: random.Random, limit: float) -> Reference | None:
-        """A member at random among those filed under the lowest key, or (when ``limit``
-        is above it) under any key up to ``limit``; None when none is filed."""
+        """A member at random among those filed under any key up to ``limit``, or under
+        the lowest key when ``limit`` is below it; None when none is filed."""
         best = self.lowest()
         level = self._levels.get(best)
-        if not level:
-            return None
-        if limit <= best:
-            return level[int(rng.random() * len(level))]
+        if not level or limit <= best:
+            return self.pick_lowest(rng)
         # Walk the heap's nodes down from the top while their keys qualify (a node's key
         # is never below its parent's).
         heap, levels = self._heap, self._levels

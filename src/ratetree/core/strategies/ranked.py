@@ -37,7 +37,7 @@ class RankedTier(Tier):
         self.indexed = False  # decided by ``attach`` before members are added
         self.owner: GroupState | None = None
         self.buffer = 0.0  # members within ``buffer * lowest`` of the lowest key qualify
-        self._levels = Levels(len(self.edges))
+        self._levels = Levels(self.edges)
 
     def deployment_key(self, deployment: DeploymentState) -> float:
         """The key of a deployment member (lower is picked first); never NaN."""
@@ -101,7 +101,7 @@ class RankedTier(Tier):
             return
         key = self.member_key(edge)
         levels = self._levels
-        if key == levels.key[edge.index]:
+        if key == edge.slot.key:
             return
         before = levels.lowest()
         levels.unfile(edge)
@@ -132,6 +132,8 @@ class RankedTier(Tier):
         if not self.open:
             return None
         if self.indexed:
+            if not self.buffer:
+                return self._levels.pick_lowest(rng)
             return self._levels.pick(rng, self._limit(self._levels.lowest()))
         # Without an index: every open member's key, computed now.
         keyed = [(self.member_key(e), e) for e in self.open]

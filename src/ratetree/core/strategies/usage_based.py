@@ -39,7 +39,7 @@ class UsageBasedTier(Tier):
         # and every group below is usage-based: what ``indexed`` is decided from.
         self.periods: frozenset[float] = frozenset()
         self.rankable = False
-        self._levels = Levels(len(self.edges))  # open members by when full again
+        self._levels = Levels(self.edges)  # open members by when full again
 
     def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:
         self.owner = owner
@@ -77,9 +77,14 @@ class UsageBasedTier(Tier):
 
     def update(self, edge: Reference) -> None:
         if self.indexed and edge.open_pos >= 0:
-            levels = self._levels
             moment = refilled_at(edge)
-            if moment == levels.key[edge.index]:
+            if moment == edge.slot.key:
+                return
+            levels = self._levels
+            owner = self.owner
+            if owner is None or not owner.usage_watchers:  # nobody ranks this group
+                levels.unfile(edge)
+                levels.file(edge, moment)
                 return
             before = levels.lowest()
             levels.unfile(edge)
@@ -98,7 +103,7 @@ class UsageBasedTier(Tier):
 
     def pick(self, rng: random.Random, now: float) -> Reference | None:
         if self.indexed:
-            return self._levels.pick(rng, -NEVER)
+            return self._levels.pick_lowest(rng)
         best: Reference | None = None
         best_key = (NEVER, NEVER)
         ties = 0
