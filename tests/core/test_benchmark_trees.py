@@ -14,6 +14,7 @@ from ratetree import NoCapacity, Scheduler
 from trees import (
     EXHAUSTED_FRACTION,
     ROOT,
+    STRATEGIES,
     branching,
     build,
     deployment_ids,
@@ -47,7 +48,7 @@ def test_the_flat_group_lists_every_deployment_directly() -> None:
 
 
 @pytest.mark.parametrize("shape", ["tree", "flat"])
-@pytest.mark.parametrize("strategy", ["shuffle", "round-robin", "least-busy", "usage-based"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
 def test_exhausted_closes_exactly_the_drained_ninety_percent(shape: str, strategy: str) -> None:
     scheduler = build(200, strategy, "exhausted", shape=shape)  # type: ignore[arg-type]
     closed = {d for d, s in scheduler.snapshot().deployments.items() if not s.open}
