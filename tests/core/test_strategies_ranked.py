@@ -185,9 +185,9 @@ def test_latency_must_be_a_finite_number_at_least_zero() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"lowest_latency_buffer": -0.1}, "lowest_latency_buffer"),
+        ({"lowest_latency_buffer": -0.1}, "group .top.: lowest_latency_buffer must be"),
         ({"max_latency_list_size": 0}, "max_latency_list_size"),
-        ({"ttl": "an hour"}, "ttl"),
+        ({"ttl": "an hour"}, "group .top.: ttl must be"),
         ({"buffer": 0.1}, "unknown strategy_args 'buffer'"),
     ],
 )

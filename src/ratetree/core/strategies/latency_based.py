@@ -60,7 +60,9 @@ class LatencyBasedTier(RankedTier):
 def _read_args(args: Mapping[str, object], where: str) -> tuple[float, int]:
     """(lowest_latency_buffer, max_latency_list_size) from ``args``, checked."""
     buffer = number(
-        args.get("lowest_latency_buffer", 0.0), "lowest_latency_buffer", error=ConfigError
+        args.get("lowest_latency_buffer", 0.0),
+        f"{where}: lowest_latency_buffer",
+        error=ConfigError,
     )
     span = args.get("max_latency_list_size", DEFAULT_SPAN)
     if isinstance(span, bool) or not isinstance(span, int) or span < 1:
@@ -69,7 +71,7 @@ def _read_args(args: Mapping[str, object], where: str) -> tuple[float, int]:
         )
     for key in ("ttl", "ttft_percentile"):
         if key in args:
-            number(args[key], key, positive=True, error=ConfigError)
+            number(args[key], f"{where}: {key}", positive=True, error=ConfigError)
     return buffer, span
 
 

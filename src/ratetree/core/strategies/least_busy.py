@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from ratetree.core.gates import GroupState, Reference
 from ratetree.core.strategies.base import Tier
+from ratetree.core.strategies.levels import take_out
 
 
 class _Filed:
@@ -83,13 +84,7 @@ class LeastBusyTier(Tier):
             self._lowest = load
 
     def _unfile(self, edge: Reference) -> None:
-        filed = edge.slot
-        level = self._levels[filed.load]
-        last = level.pop()
-        if last is not edge:
-            level[filed.pos] = last
-            last.slot.pos = filed.pos
-        filed.pos = -1
+        take_out(self._levels[edge.slot.load], edge)
 
     def pick(self, rng: random.Random, now: float) -> Reference | None:
         if not self.open:

@@ -16,6 +16,17 @@ import random
 from ratetree.core.gates import Reference
 
 
+def take_out(level: list[Reference], edge: Reference) -> None:
+    """Remove ``edge`` from ``level``, the list its ``slot.pos`` indexes, by moving the last
+    member into its place: O(1), and order in a level carries no meaning."""
+    pos = edge.slot.pos
+    last = level.pop()
+    if last is not edge:
+        level[pos] = last
+        last.slot.pos = pos
+    edge.slot.pos = -1
+
+
 class Filed:
     """Where ``Levels`` keeps a member (its ``slot``): the key it is filed under and its
     position in that key's list (-1 while not filed)."""
@@ -59,13 +70,7 @@ class Levels:
     def unfile(self, edge: Reference) -> None:
         """Take ``edge`` (filed now) out."""
         # An emptied list stays (and its key in the heap) until ``lowest`` passes it.
-        filed = edge.slot
-        level = self._levels[filed.key]
-        last = level.pop()
-        if last is not edge:
-            level[filed.pos] = last
-            last.slot.pos = filed.pos
-        filed.pos = -1
+        take_out(self._levels[edge.slot.key], edge)
 
     def lowest(self) -> float:
         """The lowest key any member is filed under; infinity when none is filed."""
