@@ -10,8 +10,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-# Kept in step with trees.py by hand: importing it would import ratetree.
-STRATEGIES = ("shuffle", "round-robin", "least-busy", "usage-based")
+# Kept in step with the strategy registry (trees.py) by hand: importing it would import
+# ratetree.
+STRATEGIES = (
+    "shuffle",
+    "round-robin",
+    "least-busy",
+    "usage-based",
+    "latency-based",
+    "cost-based",
+)
 SIZES = (10, 100, 1000, 10000)
 FULLNESSES = ("ample", "exhausted")
 FULLNESS_LABEL = {"ample": "ample", "exhausted": "90% exhausted"}
@@ -347,7 +355,8 @@ def plot(raw: dict[str, Any], path: Path) -> str:
         return "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
     stats, floor, _threads = load(raw)
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    colors = dict(zip(STRATEGIES, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=True))
+    palette = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+    colors = dict(zip(STRATEGIES, palette, strict=True))
 
     def series(case: str, strategy: str) -> tuple[list[int], list[float]]:
         points = [

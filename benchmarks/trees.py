@@ -13,14 +13,15 @@ from collections.abc import Collection
 from typing import Any, Literal
 
 from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
+from ratetree.core.strategies import REGISTRY
 from ratetree.testing import FakeClock
 
-Strategy = Literal["shuffle", "round-robin", "least-busy", "usage-based"]
+Strategy = str  # a name in ratetree's strategy registry
 Shape = Literal["tree", "flat"]
 Case = Literal["tree", "flat", "tight"]
 Fullness = Literal["ample", "exhausted"]
 
-STRATEGIES: tuple[Strategy, ...] = ("shuffle", "round-robin", "least-busy", "usage-based")
+STRATEGIES: tuple[Strategy, ...] = tuple(REGISTRY)  # every registered strategy
 SIZES: tuple[int, ...] = (10, 100, 1000, 10000)
 # "tight": the three-level tree with TIGHT_LIMIT on its root group.
 CASES: tuple[Case, ...] = ("tree", "flat", "tight")

@@ -214,10 +214,12 @@ class SchedulerVsOracle(RuleBasedStateMachine):
         self.refusal = None
         rec = self.pick_open(data)
         actual = data.draw(st.none() | self.tokens(), label="actual tokens")
+        # A reported latency only reorders latency-based picks; the oracle ignores it.
+        latency = data.draw(st.none() | st.sampled_from([0.0, 0.2, 1.5, 4.0]), label="latency")
         if actual is None:
-            rec.lease.release()
+            rec.lease.release(latency=latency)
         else:
-            rec.lease.release(tokens=actual)
+            rec.lease.release(tokens=actual, latency=latency)
         self.oracle.settle(rec.path, rec.tokens, actual, self.clock())
         assert rec.lease.released
         self.closed.append(rec)

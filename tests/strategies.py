@@ -28,9 +28,10 @@ from typing import Any
 from hypothesis import strategies as st
 
 from ratetree import Deployment, Group, Limits, Member, TreeSpec
-from ratetree.core.specs import Strategy
+from ratetree.core.specs import STRATEGIES, Strategy
 
-STRATEGY_NAMES: tuple[Strategy, ...] = ("shuffle", "round-robin", "least-busy", "usage-based")
+# Every registered strategy, so a new one is checked against the oracle at once.
+STRATEGY_NAMES = STRATEGIES
 
 # (unit word for the ``limits`` rate syntax, seconds)
 UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
@@ -93,6 +94,7 @@ class DeploymentModel:
     id: str
     limits: LimitsModel
     weight: float | None
+    cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class TreeModel:
                         for g in self.groups
                     ],
                     deployments=[
-                        Deployment(d.id, limits=d.limits.to_limits(), weight=d.weight)
+                        Deployment(d.id, limits=d.limits.to_limits(), weight=d.weight, cost=d.cost)
                         for d in self.deployments
                     ],
                     aliases=dict(self.aliases),
@@ -213,6 +215,7 @@ def orders(draw: st.DrawFn) -> tuple[int | None, Any]:
 
 
 weights = st.none() | st.sampled_from([0.0, 1.0, 2.0, 3.0, 0.5])
+costs = st.none() | st.sampled_from([0.0, 1e-6, 2e-6, 3e-5])
 
 
 @st.composite
@@ -223,7 +226,8 @@ def tree_models(
     n_dep = draw(st.integers(1, max_deployments))
     n_grp = draw(st.integers(1, max_groups))
     deployments = tuple(
-        DeploymentModel(f"d{i}", draw(limits_models()), draw(weights)) for i in range(n_dep)
+        DeploymentModel(f"d{i}", draw(limits_models()), draw(weights), draw(costs))
+        for i in range(n_dep)
     )
     # Aliases first, so members can use them: each names a group or an earlier alias.
     aliases: list[tuple[str, str]] = []

@@ -49,7 +49,12 @@ class _Settlement:
         self.waiting: WaitQueue = None  # type: ignore[assignment]
 
     def finish(
-        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
+        self,
+        lease: Lease,
+        tokens: float | None,
+        retry_after: float | None,
+        failed: bool,
+        latency: float | None = None,
     ) -> None:
         """Settle ``lease`` once. Raises ValueError for a bad ``tokens`` or
         ``retry_after``, and what the clock raises, changing nothing."""
@@ -62,7 +67,7 @@ class _Settlement:
         if not lock.acquire(False):
             take_contended(lock, local.pause)
         try:
-            settled = local.finish(lease, tokens, retry_after, failed)
+            settled = local.finish(lease, tokens, retry_after, failed, latency)
             if settled is None:  # settled before
                 return
             now, horizon = settled

@@ -37,9 +37,8 @@ EXPECTED: dict[str, str | None] = {
     "large_orders.yaml": OK,
     # LiteLLM would refuse to start too: the proxy raises FileNotFoundError.
     "missing_include.yaml": "include 'models_that_are_not_here.yaml': no such file",
-    # Refused until the strategies branch lands (LiteLLM accepts both): flip to OK then.
-    "latency_based.yaml": "routing_strategy 'latency-based-routing' is not supported",
-    "cost_based.yaml": "routing_strategy 'cost-based-routing' is not supported",
+    "latency_based.yaml": OK,
+    "cost_based.yaml": OK,
 }
 INCLUDED_ONLY = {"includes/models/openai.yaml", "includes/models/anthropic.yaml"}
 INCLUDED_ONLY |= {"includes/models/shared.yaml"}

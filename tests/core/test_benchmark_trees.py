@@ -14,8 +14,8 @@ from ratetree import NoCapacity, Scheduler
 from trees import (
     EXHAUSTED_FRACTION,
     ROOT,
+    STRATEGIES,
     Shape,
-    Strategy,
     branching,
     build,
     deployment_ids,
@@ -50,10 +50,8 @@ def test_the_flat_group_lists_every_deployment_directly() -> None:
 
 
 @pytest.mark.parametrize("shape", ["tree", "flat"])
-@pytest.mark.parametrize("strategy", ["shuffle", "round-robin", "least-busy", "usage-based"])
-def test_exhausted_closes_exactly_the_drained_ninety_percent(
-    shape: Shape, strategy: Strategy
-) -> None:
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_exhausted_closes_exactly_the_drained_ninety_percent(shape: Shape, strategy: str) -> None:
     scheduler = build(200, strategy, "exhausted", shape=shape)
     closed = {d for d, s in scheduler.snapshot().deployments.items() if not s.open}
     assert closed == pick_drained(200)

@@ -102,4 +102,4 @@ def test_after_whole_periods_every_member_starts_at_the_virtual_time(
     vtime = tier._vtime
     assert vtime == pytest.approx(periods * sum(weights) / (scale * sum(weights)))
     for edge in tier.edges:
-        assert edge.rr_start == pytest.approx(vtime)
+        assert tier.start_of(edge) == pytest.approx(vtime)

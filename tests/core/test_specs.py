@@ -67,7 +67,7 @@ def test_a_non_integer_order_is_a_config_error(order: object) -> None:
 
 def test_an_unknown_strategy_lists_the_supported_ones() -> None:
     with pytest.raises(ConfigError, match="round-robin"):
-        Group("g", [Member(deployment="a")], strategy="fastest")  # type: ignore[arg-type]
+        Group("g", [Member(deployment="a")], strategy="fastest")
 
 
 def test_a_group_without_members_is_a_config_error() -> None:

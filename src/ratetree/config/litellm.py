@@ -34,8 +34,8 @@ from ratetree.core.specs import (
     Group,
     Limits,
     Member,
-    Strategy,
     TreeSpec,
+    check_cost,
     check_order,
     check_weight,
 )
@@ -44,15 +44,23 @@ from ratetree.errors import ConfigError
 
 __all__ = ["load_litellm"]
 
-_STRATEGIES: dict[str, Strategy] = {
+# LiteLLM's routing_strategy names -> ratetree's strategy names (the registry's keys).
+_STRATEGIES: dict[str, str] = {
     "simple-shuffle": "shuffle",
     "least-busy": "least-busy",
     "usage-based-routing": "usage-based",
     "usage-based-routing-v2": "usage-based",
     "round-robin": "round-robin",
+    "latency-based-routing": "latency-based",
+    "cost-based-routing": "cost-based",
 }
+# LiteLLM hands routing_strategy_args to the latency-based strategy only ("just for
+# latency-based"); the other strategies ignore them there, and so here.
+_TAKES_ARGS = frozenset({"latency-based"})
+# Per-token prices; their sum is a deployment's cost for the cost-based strategy.
+_COST_KEYS = ("input_cost_per_token", "output_cost_per_token")
 _LIMIT_KEYS = ("rpm", "tpm", "max_parallel_requests")
-_READ_KEYS = (*_LIMIT_KEYS, "order", "weight")
+_READ_KEYS = (*_LIMIT_KEYS, "order", "weight", *_COST_KEYS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +90,7 @@ def _blame(where: str) -> Iterator[None]:
         raise ConfigError(f"{where}: {err}") from None
 
 
-def _strategy(routing_strategy: object) -> Strategy:
+def _strategy(routing_strategy: object) -> str:
     """The core strategy for a LiteLLM strategy name (None: simple-shuffle)."""
     if isinstance(routing_strategy, enum.Enum):  # litellm.types.router.RoutingStrategy
         routing_strategy = routing_strategy.value
@@ -135,6 +143,31 @@ def _limits(values: Mapping[str, object], where: str) -> Limits:
 
 def _entry_limits(entry: _Entry) -> Limits:
     return _limits({key: entry.read(key) for key in _LIMIT_KEYS}, entry.where)
+
+
+def _entry_cost(entry: _Entry) -> float | None:
+    """input_cost_per_token + output_cost_per_token (a missing one counts 0), or None
+    when the entry names neither."""
+    prices = []
+    for key in _COST_KEYS:
+        with _blame(entry.where):
+            price = check_cost(entry.read(key), key)
+        if price is not None:
+            prices.append(price)
+    return sum(prices) if prices else None
+
+
+def _strategy_args(routing_strategy_args: object, strategy: str) -> dict[str, object]:
+    if routing_strategy_args is None:
+        return {}
+    if not isinstance(routing_strategy_args, Mapping) or not all(
+        isinstance(key, str) for key in routing_strategy_args
+    ):
+        raise ConfigError(
+            f"routing_strategy_args {show(routing_strategy_args)} must be a mapping "
+            "with string keys"
+        )
+    return dict(routing_strategy_args) if strategy in _TAKES_ARGS else {}
 
 
 def _parse_aliases(
@@ -197,8 +230,8 @@ def _parse_group_strategies(
     groups: Mapping[str, object],
     aliases: Mapping[str, str],
     environ: Mapping[str, str],
-) -> dict[str, Strategy]:
-    result: dict[str, Strategy] = {}
+) -> dict[str, str]:
+    result: dict[str, str] = {}
     for name, where, value in _per_group("group_strategies", group_strategies, groups, aliases):
         with _blame(where):
             result[name] = _strategy(from_environment(value, "routing_strategy", environ))
@@ -347,7 +380,12 @@ class _Builder:
             return deployment_id  # one deployment shared by several groups
         self.owners[deployment_id] = (definition, explicit is not None, entry)
         self.deployments[deployment_id] = Deployment(
-            deployment_id, limits, weight, payload=entry.raw, label=entry.model
+            deployment_id,
+            limits,
+            weight,
+            payload=entry.raw,
+            label=entry.model,
+            cost=_entry_cost(entry),
         )
         return deployment_id
 
@@ -368,6 +406,7 @@ def load_litellm(
     routing_strategy: object = "simple-shuffle",
     group_limits: object = None,
     group_strategies: object = None,
+    routing_strategy_args: object = None,
     environ: Mapping[str, str] = os.environ,
 ) -> TreeSpec:
     """Build a :class:`TreeSpec` from LiteLLM's ``model_list`` and router settings.
@@ -375,9 +414,13 @@ def load_litellm(
     ``model_group_alias`` maps an alias to a group (or alias) name or to
     ``{"model": name, "hidden": bool}``. ``routing_strategy`` is a LiteLLM strategy name
     (None means the default, simple-shuffle) and applies to every group that
-    ``group_strategies`` (model_name -> strategy name) does not name. ``group_limits``
+    ``group_strategies`` (model_name -> strategy name) does not name;
+    ``routing_strategy_args`` (e.g. ``{"lowest_latency_buffer": 0.1}``) go to the
+    latency-based groups and are ignored by the others, as in LiteLLM. ``group_limits``
     maps a model_name to ``{"rpm": ..., "tpm": ..., "max_parallel_requests": ...}``.
-    ``os.environ/NAME`` values are looked up in ``environ``.
+    ``input_cost_per_token`` and ``output_cost_per_token`` (litellm_params first, then
+    model_info) give a deployment's cost. ``os.environ/NAME`` values are looked up in
+    ``environ``.
 
     Groups and deployments come out in order of first appearance. A deployment's id is
     ``model_info.id`` when given, else a hash of the entry that is stable across restarts.
@@ -385,14 +428,16 @@ def load_litellm(
     Raises:
         ConfigError: for anything malformed, among them: a model_list or entry of the wrong
             shape; a missing or non-string model_name or litellm_params.model; invalid
-            rpm, tpm, max_parallel_requests, order or weight; an unsupported routing
-            strategy; an alias that shadows a group, loops, or leads to no group;
-            group_limits or group_strategies for an unknown group, unknown keys or
-            strategies; an ``os.environ/NAME`` value whose variable is unset; one model_info.id on
+            rpm, tpm, max_parallel_requests, order, weight or per-token cost; an
+            unsupported routing strategy; routing_strategy_args that are not a mapping;
+            an alias that shadows a group, loops, or leads to no group; group_limits or
+            group_strategies for an unknown group, unknown keys or strategies; an
+            ``os.environ/NAME`` value whose variable is unset; one model_info.id on
             entries with different definitions; a cycle of references between groups.
             Messages about an entry start with ``model_list[i] (model_name 'x'):``.
     """
     strategy = _strategy(from_environment(routing_strategy, "routing_strategy", environ))
+    _strategy_args(routing_strategy_args, strategy)  # refused early whatever the strategy
     if not isinstance(model_list, (list, tuple)):
         raise ConfigError(f"model_list {show(model_list)} must be a list of entries")
     entries = [_parse_entry(index, raw, environ) for index, raw in enumerate(model_list)]
@@ -406,7 +451,13 @@ def load_litellm(
         builder.add(entry)
     builder.check_cycles()
     tree_groups = [
-        Group(name, members, strategies.get(name, strategy), limits.get(name, Limits()))
+        Group(
+            name,
+            members,
+            strategies.get(name, strategy),
+            limits.get(name, Limits()),
+            _strategy_args(routing_strategy_args, strategies.get(name, strategy)),
+        )
         for name, members in builder.members.items()
     ]
     return TreeSpec(

@@ -7,13 +7,10 @@ import re
 from collections.abc import Mapping
 
 from ratetree.core.buckets import NEVER
-from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference
+from ratetree.core.gates import DeploymentState, GroupState, Reference
 from ratetree.core.graph import find_cycle, resolve_aliases
-from ratetree.core.specs import Group, Limits, Member, TreeSpec
-from ratetree.core.strategies import TIER_CLASSES
-from ratetree.core.strategies.base import Tier
-from ratetree.core.strategies.least_busy import LeastBusyTier
-from ratetree.core.strategies.usage_based import UsageBasedTier
+from ratetree.core.specs import Deployment, Group, Limits, Member, TreeSpec
+from ratetree.core.strategies.base import tier_class as tier_class_for
 from ratetree.errors import ConfigError
 
 # Weight keys in the order LiteLLM's simple-shuffle looks for them; "count" (one per
@@ -115,40 +112,21 @@ def _check_spec(spec: TreeSpec, aliases: Mapping[str, str]) -> dict[str, list[st
     return children
 
 
-class _Shape:
-    """What a subtree's limits look like, to decide whether usage-based can use a heap:
-    the set of bucket periods in it, and whether every gate is free of in-flight caps and
-    every group in it is usage-based."""
-
-    __slots__ = ("periods", "rankable")
-
-    def __init__(self, periods: set[float], rankable: bool) -> None:
-        self.periods = periods
-        self.rankable = rankable
-
-    @classmethod
-    def of(cls, gate: Gate, *, usage_based: bool = True) -> _Shape:
-        periods = {b.period for b in (*gate.req, *gate.tok)}
-        return cls(periods, usage_based and gate.max_parallel == NEVER)
-
-    def join(self, *others: _Shape) -> _Shape:
-        periods = self.periods.union(*(o.periods for o in others))
-        return _Shape(periods, self.rankable and all(o.rankable for o in others))
-
-
-def _build(tree: Tree, spec: TreeSpec) -> None:
-    children = _check_spec(spec, tree.aliases)
+def _create_states(tree: Tree, spec: TreeSpec) -> None:
+    """One state per deployment and per group, not yet connected."""
     for d in spec.deployments:
         tree.deployments[d.id] = DeploymentState(d)
     for g in spec.groups:
         tree.groups[g.name] = GroupState(g)
 
-    # Children before parents, so weights and token ceilings can be summed bottom-up.
+
+def _bottom_up(spec: TreeSpec, children: Mapping[str, list[str]]) -> list[str]:
+    """Group names, every group after the groups it refers to, so that weights, token
+    ceilings and strategy indexes can be built from the members up."""
     order: list[str] = []
     placed: set[str] = set()
-
-    def place(name: str) -> None:
-        stack = [(name, iter(children[name]))]
+    for g in spec.groups:
+        stack = [(g.name, iter(children[g.name]))]
         while stack:
             current, it = stack[-1]
             child = next(it, None)
@@ -159,104 +137,115 @@ def _build(tree: Tree, spec: TreeSpec) -> None:
                     order.append(current)
             elif child not in placed:
                 stack.append((child, iter(children[child])))
+    return order
 
-    for g in spec.groups:
-        place(g.name)
 
-    keys: dict[str, dict[str, float | None]] = {}
-    for d in spec.deployments:
-        keys[d.id] = {
-            "weight": d.weight,
-            "rpm": _per_minute(d.limits, "rpm"),
-            "tpm": _per_minute(d.limits, "tpm"),
-            "count": 1.0,
-        }
-    shapes = {id(d): _Shape.of(d) for d in tree.deployments.values()}
+Keys = dict[str, float | None]
+
+
+def _deployment_keys(deployment: Deployment) -> Keys:
+    """What a deployment weighs by each weight key (None where it lacks the key)."""
+    return {
+        "weight": deployment.weight,
+        "rpm": _per_minute(deployment.limits, "rpm"),
+        "tpm": _per_minute(deployment.limits, "tpm"),
+        "count": 1.0,
+    }
+
+
+def _member_keys(member: Member, target: Keys) -> Keys:
+    """A member's weight keys: its target's, overridden by the member's own weight and
+    limits."""
+    keys = dict(target)
+    if member.weight is not None:
+        keys["weight"] = member.weight
+    for kind in ("rpm", "tpm"):
+        own = _per_minute(member.limits, kind)
+        if own is not None:
+            keys[kind] = own
+    return keys
+
+
+def _group_keys(member_keys: list[Keys]) -> Keys:
+    """A group weighs the sum of its members, per key (None when no member has it)."""
+    return {
+        k: (
+            sum(mk[k] or 0.0 for mk in member_keys)
+            if any(mk[k] is not None for mk in member_keys)
+            else None
+        )
+        for k in (*WEIGHT_KEYS, "count")
+    }
+
+
+def _references(tree: Tree, group: Group, state: GroupState) -> list[Reference]:
+    """One reference per member of ``group``, registered with its target and the tree."""
+    edges = []
+    for m in group.members:
+        child: DeploymentState | GroupState
+        if m.deployment is not None:
+            child = tree.deployments[m.deployment]
+        else:
+            child = tree.groups[tree.aliases.get(m.target, m.target)]
+        edge = Reference(state, child, m.limits, m.order)
+        child.parents.append(edge)
+        edges.append(edge)
+        tree.edges.append(edge)
+    state.edges = edges
+    for edge in edges:
+        state.file_earliest_open(edge)
+    return edges
+
+
+def _build(tree: Tree, spec: TreeSpec) -> None:
+    children = _check_spec(spec, tree.aliases)
+    _create_states(tree, spec)
     specs = {g.name: g for g in spec.groups}
-    group_keys: dict[str, dict[str, float | None]] = {}
-    for name in order:
+    deployment_keys = {d.id: _deployment_keys(d) for d in spec.deployments}
+    group_keys: dict[str, Keys] = {}
+    for name in _bottom_up(spec, children):
         group = specs[name]
         state = tree.groups[name]
-        member_keys = []
-        edges = []
-        for m in group.members:
-            child: DeploymentState | GroupState
-            if m.deployment is not None:
-                child = tree.deployments[m.deployment]
-                base = keys[m.deployment]
-            else:
-                target = tree.aliases.get(m.target, m.target)
-                child = tree.groups[target]
-                base = group_keys[target]
-            mk = dict(base)
-            if m.weight is not None:
-                mk["weight"] = m.weight
-            for kind in ("rpm", "tpm"):
-                own = _per_minute(m.limits, kind)
-                if own is not None:
-                    mk[kind] = own
-            member_keys.append(mk)
-            edge = Reference(state, child, m.limits, m.order)
-            child.parents.append(edge)
-            edges.append(edge)
-            tree.edges.append(edge)
-        group_keys[name] = {
-            k: (
-                sum(mk[k] or 0.0 for mk in member_keys)
-                if any(mk[k] is not None for mk in member_keys)
-                else None
+        member_keys = [
+            _member_keys(
+                m,
+                deployment_keys[m.deployment]
+                if m.deployment is not None
+                else group_keys[tree.aliases.get(m.target, m.target)],
             )
-            for k in (*WEIGHT_KEYS, "count")
-        }
-        state.edges = edges
-        for edge in edges:
-            state.file_earliest_open(edge)
-            shapes[id(edge)] = _Shape.of(edge).join(shapes[id(edge.child)])
-        shapes[id(state)] = _Shape.of(state, usage_based=group.strategy == "usage-based").join(
-            *(shapes[id(e)] for e in edges)
-        )
-        _make_tiers(state, group, edges, member_keys, shapes)
+            for m in group.members
+        ]
+        group_keys[name] = _group_keys(member_keys)
+        edges = _references(tree, group, state)
+        _make_tiers(state, group, edges, member_keys)
         state.max_tokens = _max_tokens(state)
 
 
 def _make_tiers(
-    state: GroupState,
-    group: Group,
-    edges: list[Reference],
-    member_keys: list[dict[str, float | None]],
-    shapes: dict[int, _Shape],
+    state: GroupState, group: Group, edges: list[Reference], member_keys: list[Keys]
 ) -> None:
+    """One tier per order, ascending (members without an order last), each of the group's
+    strategy, wired into the tree by the strategy and holding its open members."""
     by_order: dict[int | None, list[int]] = {}
     for i, edge in enumerate(edges):
         by_order.setdefault(edge.order, []).append(i)
-    # Ascending order; members without an order rank after every ordered one.
     orders = sorted(by_order, key=lambda o: (o is None, o or 0))
-    tier_class = TIER_CLASSES[group.strategy]
+    tier_class = tier_class_for(group.strategy)
+    tier_class.check_args(group.strategy_args, f"group {group.name!r}")
     for o in orders:
         idx = by_order[o]
+        # The first weight key any member of the tier has; members without it weigh 0.
         key = next(
             (k for k in WEIGHT_KEYS if any(member_keys[i][k] is not None for i in idx)),
             "count",
         )
         for i in idx:
             edges[i].weight = float(member_keys[i][key] or 0.0)
-        tier: Tier = tier_class(o, [edges[i] for i in idx])
-        if isinstance(tier, UsageBasedTier):
-            tier.owner = state
-            tier.indexed = all(shapes[id(edges[i])].rankable for i in idx) and (
-                len(set().union(*(shapes[id(edges[i])].periods for i in idx))) <= 1
-            )
+        tier = tier_class(o, [edges[i] for i in idx])
+        tier.attach(state, group.strategy_args)
         for i in idx:
             tier.add(edges[i])
         state.tiers.append(tier)
-        for i in idx:
-            edge = edges[i]
-            if isinstance(tier, LeastBusyTier):
-                edge.child.busy_watchers += (edge,)
-            elif isinstance(tier, UsageBasedTier):
-                edge.child.usage_watchers += (edge,)
-                if edge.limited:  # only a limited reference has buckets of its own to change
-                    edge.usage_watchers += (edge,)
     state.open_edges = len(edges)
 
 

@@ -22,6 +22,7 @@ through a heap). A refused request reads its ``retry_after`` from there instead 
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections import deque
 from collections.abc import Iterator
@@ -86,8 +87,10 @@ class Gate:
         self.wake_at: float | None = None
         # Only a limited gate can close by itself; others follow their children.
         self.limited = bool(limits)
-        # Members whose place in a least-busy index depends on this gate's leases in
-        # flight, and in a usage-based index on its buckets.
+        # Members whose place in their tier's index depends on this gate's leases in
+        # flight (least-busy), or on its buckets (usage-based); a strategy's ``attach``
+        # registers them, and every change of in-flight counts or buckets calls
+        # ``tier.update`` on them.
         self.busy_watchers: tuple[Reference, ...] = ()
         self.usage_watchers: tuple[Reference, ...] = ()
         # Set when a reconfiguration replaces this tree: where this gate's state went
@@ -135,13 +138,16 @@ class Node(Gate):
 
 
 class DeploymentState(Node):
-    __slots__ = ("_failures", "id", "spec")
+    __slots__ = ("_failures", "id", "latency", "spec")
 
     def __init__(self, spec: Deployment) -> None:
         super().__init__(spec.limits)
         self.spec = spec
         self.id = spec.id
         self._failures: deque[float] | None = None
+        # Seconds, a moving average of what releases reported (``Lease.release(latency=)``);
+        # NaN until the first report. The latency-based strategy ranks by it.
+        self.latency = math.nan
 
     @property
     def name(self) -> str:
@@ -220,16 +226,12 @@ class Reference(Gate):
     __slots__ = (
         "child",
         "index",
-        "load",
-        "load_pos",
         "open_pos",
         "open_seq",
         "order",
         "parent",
-        "rr_finish",
-        "rr_start",
+        "slot",
         "tier",
-        "version",
         "weight",
     )
 
@@ -245,16 +247,14 @@ class Reference(Gate):
         self.child = child
         self.order = order
         self.weight = 0.0
-        self.index = -1  # position in its tier; set by the tier
+        self.index = -1  # position in its tier, set by the tier
         self.open_pos = -1  # position in the tier's open list, -1 while not listed
         self.tier: Tier = None  # type: ignore[assignment]  # set when the tier is built
-        # Strategy bookkeeping; an edge sits in exactly one tier, so one kind at a time.
-        self.version = 0  # invalidates lazy heap entries (round-robin, usage-based)
-        self.rr_start = 0.0  # virtual start and finish times (round-robin)
-        self.rr_finish = 0.0
+        # The strategy's own per-member state: an object of the tier's choosing (a member
+        # sits in one tier), so a reference carries no strategy's fields. Strategies that
+        # keep it in lists indexed by ``index`` leave it None.
+        self.slot: Any = None
         self.open_seq = 0  # the parent's number for this member's live ``earliest_open`` entry
-        self.load = 0  # leases in flight below, as last filed (least-busy)
-        self.load_pos = -1
 
     @property
     def name(self) -> str:

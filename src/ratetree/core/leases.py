@@ -6,16 +6,23 @@ from types import TracebackType
 from typing import Any, Protocol, cast
 
 from ratetree.core.gates import DeploymentState, Gate, Reference
+from ratetree.core.validate import number
 
 
 class Settler(Protocol):
     """Who settles a lease: the scheduler that granted it."""
 
     def finish(
-        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
+        self,
+        lease: Lease,
+        tokens: float | None,
+        retry_after: float | None,
+        failed: bool,
+        latency: float | None = None,
     ) -> None:
-        """Settle ``lease`` once (later calls do nothing). Raises ValueError for a bad
-        ``tokens`` or ``retry_after``, and what the clock raises, changing nothing."""
+        """Settle ``lease`` once (later calls do nothing); ``latency`` feeds the
+        deployment's observed latency. Raises ValueError for a bad ``tokens`` or
+        ``retry_after``, and what the clock raises, changing nothing."""
         ...
 
 
@@ -58,11 +65,16 @@ class Lease:
     def released(self) -> bool:
         return not self.open
 
-    def release(self, tokens: float | None = None) -> None:
+    def release(self, tokens: float | None = None, *, latency: float | None = None) -> None:
         """Free the in-flight slot; with ``tokens`` (the actual count) settle the token
         reservation along the path: refund what was not used, or charge the extra, which
-        may leave a bucket in debt. Raises ValueError for a negative or non-numeric count."""
-        self._settler.finish(self, tokens, None, False)
+        may leave a bucket in debt. ``latency`` (seconds the call took) feeds the
+        latency-based strategy's average for the deployment. Raises ValueError
+        (InvalidRequest) for a negative or non-numeric count or latency."""
+        if latency is None:
+            self._settler.finish(self, tokens, None, False)
+        else:
+            self._settler.finish(self, tokens, None, False, number(latency, "latency"))
 
     def fail(self, retry_after: float | None = None, *, tokens: float = 0) -> None:
         """Release and record a failure of the deployment.

@@ -9,15 +9,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any
 
 import attrs
 
+from ratetree.core.strategies import REGISTRY
 from ratetree.core.validate import show
 from ratetree.errors import ConfigError
 
-Strategy = Literal["shuffle", "round-robin", "least-busy", "usage-based"]
-STRATEGIES: tuple[str, ...] = get_args(Strategy)
+#: the strategy names a group may use: the keys of the strategy registry
+STRATEGIES: tuple[str, ...] = tuple(REGISTRY)
+#: A strategy's name: one of STRATEGIES (checked when a Group is made).
+Strategy = str
 
 
 @attrs.frozen
@@ -102,6 +105,11 @@ def check_weight(value: object, what: str = "weight") -> float | None:
     return weight
 
 
+def check_cost(value: object, what: str = "cost") -> float | None:
+    """Validate a price per token: a finite number >= 0, or None. Raises ConfigError."""
+    return check_weight(value, what)
+
+
 def check_order(value: object, what: str = "order") -> int | None:
     """Validate an order tier: an integer, or a float or string holding one. Raises ConfigError."""
     if value is None:
@@ -171,7 +179,8 @@ def _nonempty_str(what: str) -> Any:
 class Deployment:
     """A leaf: one provider endpoint with its own limits. ``payload`` is opaque to ratetree
     (for LiteLLM, the original model_list entry) and handed back on the lease; ``weight``
-    feeds the shuffle and round-robin strategies."""
+    feeds the shuffle and round-robin strategies, ``cost`` (a price per input token plus
+    one per output token) the cost-based one."""
 
     id: str = attrs.field(validator=_nonempty_str("deployment id"))
     limits: Limits = NO_LIMITS
@@ -179,6 +188,7 @@ class Deployment:
     payload: Any = attrs.field(default=None, eq=False, hash=False)
     #: a human-readable name shown beside the id by ``explain`` (LiteLLM: the model string)
     label: str | None = None
+    cost: float | None = attrs.field(default=None, converter=check_cost)
 
 
 @attrs.frozen
@@ -212,8 +222,16 @@ class Member:
 
 
 def _check_strategy(_inst: object, _attr: object, value: object) -> None:
-    if value not in STRATEGIES:
+    if not isinstance(value, str) or value not in REGISTRY:
         raise ConfigError(f"strategy {show(value)} is not one of {', '.join(STRATEGIES)}")
+
+
+def _strategy_args(value: Mapping[str, object] | None) -> Mapping[str, object]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ConfigError(f"strategy_args {show(value)} must be a mapping with string keys")
+    return MappingProxyType(dict(value))
 
 
 # Typed converters (rather than bare ``tuple``) let mypy check callers' arguments.
@@ -240,8 +258,13 @@ class Group:
 
     name: str = attrs.field(validator=_nonempty_str("group name"))
     members: tuple[Member, ...] = attrs.field(converter=_members)
-    strategy: Strategy = attrs.field(default="shuffle", validator=_check_strategy)
+    strategy: str = attrs.field(default="shuffle", validator=_check_strategy)
     limits: Limits = NO_LIMITS
+    #: options for the strategy (LiteLLM's ``routing_strategy_args``), checked by the
+    #: strategy when the tree is built
+    strategy_args: Mapping[str, object] = attrs.field(
+        factory=dict, converter=_strategy_args, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if not self.members:

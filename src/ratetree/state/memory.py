@@ -33,6 +33,7 @@ from ratetree.core.gates import DeploymentState, GroupState, Wakeups
 from ratetree.core.leases import Lease, Settler
 from ratetree.core.reconfigure import forward, transfer
 from ratetree.core.selection import commit, earliest, select, settle, take_back
+from ratetree.core.strategies.latency_based import observe_latency
 from ratetree.errors import InvalidRequest, NoCapacity, UnknownGroup
 from ratetree.state.base import Host, Moment, StateBackend, Trip
 
@@ -207,7 +208,12 @@ class LocalState:
         return NoCapacity(group, max(0.0, ready - now) + self.reading.lag)
 
     def finish(
-        self, lease: Lease, tokens: float | None, retry_after: float | None, failed: bool
+        self,
+        lease: Lease,
+        tokens: float | None,
+        retry_after: float | None,
+        failed: bool,
+        latency: float | None = None,
     ) -> tuple[float, float] | None:
         """Settle an open lease: free its slot, settle its tokens, record a failure.
         Reads the clock first (a clock that raises changes nothing) and marks the lease
@@ -223,6 +229,8 @@ class LocalState:
         if failing:
             self._record_failure(gates[-1], now, retry_after)  # type: ignore[arg-type]
         settle(gates, lease.tokens, tokens, now, horizon, self.wake)
+        if latency is not None:
+            observe_latency(gates, latency)
         if failing:
             self.wake.refresh(gates[-1], horizon)
         lease.open = False

@@ -1,18 +1,28 @@
 """One order tier of one group: the base class every strategy derives from, which keeps
-the list of open members.
+the list of open members, and the loader that turns a registered name into its class.
 
 A tier only ever sees its *open* members (``add``/``remove`` are called when a member's
 open flag changes, and around a selection that had to pass a member over), so a pick
 costs O(1) or O(log n) however many members are exhausted.
+
+A strategy keeps whatever it needs per member either in the member's ``slot`` (an object
+of the strategy's own class: least-busy, and ``Levels`` for the strategies ranking by a
+number) or in lists indexed by ``Reference.index``, the member's position in its tier
+(round-robin, whose heaps hold indexes), so references carry no strategy's fields.
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
+import importlib
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ratetree.core.gates import Reference
+from ratetree.core.gates import GroupState, Reference
+from ratetree.core.strategies import REGISTRY
+from ratetree.core.validate import show
+from ratetree.errors import ConfigError
 
 
 class Tier:
@@ -21,6 +31,8 @@ class Tier:
     __slots__ = ("edges", "open", "order")
     #: whether ``charge`` does anything, so the selector can skip calling it
     charges = False
+    #: the ``strategy_args`` keys this strategy reads; any other key is a ConfigError
+    ARGS: frozenset[str] = frozenset()
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         self.order = order
@@ -29,6 +41,24 @@ class Tier:
         for i, edge in enumerate(self.edges):
             edge.index = i
             edge.tier = self
+
+    @classmethod
+    def check_args(cls, args: Mapping[str, object], where: str) -> None:
+        """Reject ``strategy_args`` keys this strategy does not read. Subclasses that read
+        some also check their values. Raises ConfigError naming ``where``."""
+        unknown = sorted(set(args) - cls.ARGS)
+        if unknown:
+            accepted = ", ".join(sorted(cls.ARGS)) or "none"
+            raise ConfigError(
+                f"{where}: unknown strategy_args {', '.join(map(show, unknown))} "
+                f"(accepted: {accepted})"
+            )
+
+    def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:
+        """Wire this tier into the tree before its members are added: called once by the
+        builder, with the owning group (whose lower groups are complete) and its checked
+        ``strategy_args``. A strategy that ranks by other gates' state registers its
+        members as their watchers here."""
 
     def add(self, edge: Reference) -> None:
         edge.open_pos = len(self.open)
@@ -64,8 +94,22 @@ class Tier:
         return open_[int(rng.random() * len(open_))] if open_ else None
 
 
-def compact(heap: list[tuple[float, int, int]], edges: list[Reference]) -> None:
-    """Drop dead entries once they outnumber the live ones, so a lazy heap stays small."""
-    if len(heap) > 4 * len(edges) + 64:
-        heap[:] = [entry for entry in heap if edges[entry[1]].version == entry[2]]
+@functools.cache
+def tier_class(name: str) -> type[Tier]:
+    """The Tier subclass registered as ``name``. Raises ConfigError for an unknown name."""
+    path = REGISTRY.get(name)
+    if path is None:
+        raise ConfigError(f"strategy {show(name)} is not one of {', '.join(REGISTRY)}")
+    module, _, attr = path.partition(":")
+    found = getattr(importlib.import_module(module), attr)
+    if not (isinstance(found, type) and issubclass(found, Tier)):  # pragma: no cover
+        raise ConfigError(f"strategy {name!r} is registered as {path!r}, not a Tier")
+    return found
+
+
+def compact(heap: list[tuple[float, int, int]], versions: list[int]) -> None:
+    """Drop dead entries (``(key, index, version)`` whose version is no longer the
+    member's) once they outnumber the live ones, so a lazy heap stays small."""
+    if len(heap) > 4 * len(versions) + 64:
+        heap[:] = [entry for entry in heap if versions[entry[1]] == entry[2]]
         heapq.heapify(heap)

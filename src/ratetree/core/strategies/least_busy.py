@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ratetree.core.gates import Reference
+from ratetree.core.gates import GroupState, Reference
 from ratetree.core.strategies.base import Tier
+from ratetree.core.strategies.levels import take_out
+
+
+class _Filed:
+    """Where least-busy keeps a member: the load it is filed under, and its position in
+    that load's list (-1 while not filed)."""
+
+    __slots__ = ("load", "pos")
+
+    def __init__(self) -> None:
+        self.load = 0
+        self.pos = -1
 
 
 class LeastBusyTier(Tier):
     """The open member with the fewest leases in flight below it; ties broken at random.
 
     Open members are filed in lists by load (a bucket queue), so a pick is O(1) and a
-    lease that starts or ends moves one member between neighbouring lists.
+    lease that starts or ends moves one member between neighbouring lists. Each member's
+    ``slot`` is a ``_Filed``.
     """
 
     __slots__ = ("_levels", "_lowest")
@@ -22,6 +35,13 @@ class LeastBusyTier(Tier):
         super().__init__(order, edges)
         self._levels: dict[int, list[Reference]] = {}
         self._lowest = 0
+        for edge in self.edges:
+            edge.slot = _Filed()
+
+    def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:
+        # A lease starting or ending below a member moves it to another load.
+        for edge in self.edges:
+            edge.child.busy_watchers += (edge,)
 
     def add(self, edge: Reference) -> None:
         super().add(edge)
@@ -38,36 +58,33 @@ class LeastBusyTier(Tier):
         # ``_file`` written out, as this runs for every member of the path, twice per
         # request, and the two calls were about a tenth of a least-busy acquire + release.
         levels = self._levels
-        old = levels[edge.load]
+        filed = edge.slot
+        old = levels[filed.load]
         last = old.pop()
         if last is not edge:
-            old[edge.load_pos] = last
-            last.load_pos = edge.load_pos
+            old[filed.pos] = last
+            last.slot.pos = filed.pos
         load = edge.child.in_flight
         new = levels.get(load)
         if new is None:
             new = levels[load] = []
-        edge.load = load
-        edge.load_pos = len(new)
+        filed.load = load
+        filed.pos = len(new)
         new.append(edge)
         if load < self._lowest:
             self._lowest = load
 
     def _file(self, edge: Reference, load: int) -> None:
         level = self._levels.setdefault(load, [])
-        edge.load = load
-        edge.load_pos = len(level)
+        filed = edge.slot
+        filed.load = load
+        filed.pos = len(level)
         level.append(edge)
         if load < self._lowest:
             self._lowest = load
 
     def _unfile(self, edge: Reference) -> None:
-        level = self._levels[edge.load]
-        last = level.pop()
-        if last is not edge:
-            level[edge.load_pos] = last
-            last.load_pos = edge.load_pos
-        edge.load_pos = -1
+        take_out(self._levels[edge.slot.load], edge)
 
     def pick(self, rng: random.Random, now: float) -> Reference | None:
         if not self.open:

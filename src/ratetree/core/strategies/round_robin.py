@@ -64,16 +64,20 @@ def _period_for(weights: Sequence[float]) -> list[int]:
 
 
 class RoundRobinTier(Tier):
-    """WF2Q+ over the open members; see the module docstring. Heap entries are lazy: one
-    is live only while its version matches the member's."""
+    """WF2Q+ over the open members; see the module docstring. Per member (by ``index``):
+    its virtual start and finish times and a version; a heap entry is live only while its
+    version matches the member's."""
 
     __slots__ = (
         "_base",
         "_counts",
         "_cursor",
         "_eligible",
+        "_finish",
         "_period",
         "_replaying",
+        "_start",
+        "_version",
         "_vtime",
         "_waiting",
         "_weight",
@@ -86,11 +90,18 @@ class RoundRobinTier(Tier):
         self._weight = 0.0
         self._eligible: list[tuple[float, int, int]] = []  # (finish, index, version)
         self._waiting: list[tuple[float, int, int]] = []  # (start, index, version)
+        self._start = [0.0] * len(self.edges)
+        self._finish = [0.0] * len(self.edges)
+        self._version = [0] * len(self.edges)
         self._period = _period_for([e.weight for e in self.edges])
         self._replaying = False
         self._cursor = 0
         self._base = 0.0  # virtual time at the start of the current period
         self._counts = [0] * len(self.edges)  # picks per member in the current period
+
+    def start_of(self, edge: Reference) -> float:
+        """The member's virtual start time (for tests and introspection)."""
+        return self._start[edge.index]
 
     # -- replay while everybody is open ------------------------------------------------
 
@@ -108,8 +119,9 @@ class RoundRobinTier(Tier):
         self._waiting.clear()
         for edge, count in zip(self.edges, self._counts, strict=True):
             if edge.weight:
-                edge.rr_start = self._base + count / edge.weight
-                edge.rr_finish = edge.rr_start + 1.0 / edge.weight
+                i = edge.index
+                self._start[i] = self._base + count / edge.weight
+                self._finish[i] = self._start[i] + 1.0 / edge.weight
                 self._push(edge)
 
     # -- membership ------------------------------------------------------------------
@@ -120,9 +132,10 @@ class RoundRobinTier(Tier):
             return
         self._weight += edge.weight
         if rejoin:
-            if edge.rr_start < self._vtime:
-                edge.rr_start = self._vtime
-            edge.rr_finish = edge.rr_start + 1.0 / edge.weight
+            i = edge.index
+            if self._start[i] < self._vtime:
+                self._start[i] = self._vtime
+            self._finish[i] = self._start[i] + 1.0 / edge.weight
         self._push(edge)
 
     def readd(self, edge: Reference) -> None:
@@ -134,16 +147,17 @@ class RoundRobinTier(Tier):
         super().remove(edge)
         if edge.weight:
             self._weight -= edge.weight
-            edge.version += 1
+            self._version[edge.index] += 1
 
     def _push(self, edge: Reference) -> None:
-        edge.version += 1
-        if edge.rr_start <= self._vtime * (1 + 1e-12):
-            heapq.heappush(self._eligible, (edge.rr_finish, edge.index, edge.version))
-            compact(self._eligible, self.edges)
+        i = edge.index
+        self._version[i] += 1
+        if self._start[i] <= self._vtime * (1 + 1e-12):
+            heapq.heappush(self._eligible, (self._finish[i], i, self._version[i]))
+            compact(self._eligible, self._version)
         else:
-            heapq.heappush(self._waiting, (edge.rr_start, edge.index, edge.version))
-            compact(self._waiting, self.edges)
+            heapq.heappush(self._waiting, (self._start[i], i, self._version[i]))
+            compact(self._waiting, self._version)
 
     # -- choosing --------------------------------------------------------------------
 
@@ -153,15 +167,14 @@ class RoundRobinTier(Tier):
         if self._period and len(self.open) == len(self.edges):
             self._start_replay()
             return self.edges[self._period[0]]
-        eligible, waiting, edges = self._eligible, self._waiting, self.edges
+        eligible, waiting, versions = self._eligible, self._waiting, self._version
         pop, push = heapq.heappop, heapq.heappush
-        while eligible and edges[eligible[0][1]].version != eligible[0][2]:
+        while eligible and versions[eligible[0][1]] != eligible[0][2]:
             pop(eligible)  # dead entry
         limit = self._vtime * (1 + 1e-12)
         while waiting:
             start, index, version = waiting[0]
-            edge = edges[index]
-            if edge.version != version:
+            if versions[index] != version:
                 pop(waiting)
                 continue
             if start > limit:
@@ -171,14 +184,15 @@ class RoundRobinTier(Tier):
                 self._vtime = start
                 limit = start * (1 + 1e-12)
             pop(waiting)
-            push(eligible, (edge.rr_finish, index, version))
+            push(eligible, (self._finish[index], index, version))
         if not eligible:
             return self._zero_weight_pick(rng)
-        return edges[eligible[0][1]]
+        return self.edges[eligible[0][1]]
 
     def charge(self, edge: Reference) -> None:
+        i = edge.index
         if self._replaying:  # only members with weight are in the period
-            self._counts[edge.index] += 1
+            self._counts[i] += 1
             self._cursor += 1
             if self._cursor == len(self._period):
                 self._start_replay_at(self._base + len(self._period) / self._weight)
@@ -186,15 +200,15 @@ class RoundRobinTier(Tier):
         if not edge.weight:
             return
         self._vtime += 1.0 / self._weight
-        eligible = self._eligible
-        picked = bool(eligible) and eligible[0][1] == edge.index and eligible[0][2] == edge.version
-        edge.rr_start = edge.rr_finish
-        edge.rr_finish = edge.rr_start + 1.0 / edge.weight
-        if picked and edge.rr_start <= self._vtime * (1 + 1e-12):
+        eligible, versions = self._eligible, self._version
+        picked = bool(eligible) and eligible[0][1] == i and eligible[0][2] == versions[i]
+        start = self._start[i] = self._finish[i]
+        finish = self._finish[i] = start + 1.0 / edge.weight
+        if picked and start <= self._vtime * (1 + 1e-12):
             # Usually the member just picked is still on top: replace its entry in place
             # rather than leave a dead one behind.
-            edge.version += 1
-            heapq.heapreplace(eligible, (edge.rr_finish, edge.index, edge.version))
+            versions[i] += 1
+            heapq.heapreplace(eligible, (finish, i, versions[i]))
             return
         if picked:
             heapq.heappop(eligible)

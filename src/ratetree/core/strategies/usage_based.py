@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import heapq
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import Gate, GroupState, Reference
-from ratetree.core.strategies.base import Tier, compact
+from ratetree.core.strategies.base import Tier
+from ratetree.core.strategies.levels import Levels
 
 
 class UsageBasedTier(Tier):
@@ -17,49 +17,79 @@ class UsageBasedTier(Tier):
     A bucket's remaining fraction at t is ``1 - max(0, full_at - t) / period``. When every
     bucket below the tier has the same period, no gate has an in-flight cap and every
     group below is usage-based too (``indexed``), the member whose path will be full again
-    soonest has the most left *at any t*, so a heap on that moment answers exactly in
-    O(log n). A group member's moment is that of the best path through it, kept current
-    by pushing every change of a tier's best up to the references that watch its group,
-    so a composed group ranks its deployments as the flattened one would.
+    soonest has the most left *at any t*, so filing members by that moment (``Levels``)
+    answers exactly in O(log n). A group member's moment is that of the best path through
+    it, kept current by pushing every change of a tier's best up to the references that
+    watch its group, so a composed group ranks its deployments as the flattened one would.
 
-    In the heap, ties go to the member that has been full the longest, then to the first
-    listed. Otherwise the fractions of each member's own gates (and the best path of an
-    indexed group) are compared over the open members, ties broken at random: groups
-    without limits of their own all stand at 1.0 there, and must share the traffic.
+    In the index, ties go to the member that has been full the longest, then to one at
+    random: unlimited members all stand at "always full" and share the traffic.
+    Otherwise the fractions of each member's own gates (and the best path of an indexed
+    group) are compared over the open members, ties broken at random: groups without
+    limits of their own all stand at 1.0 there, and must share the traffic too.
     """
 
-    __slots__ = ("_heap", "indexed", "owner")
+    __slots__ = ("_levels", "indexed", "owner", "periods", "rankable")
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         super().__init__(order, edges)
-        self.indexed = False  # set by the tree builder before members are added
+        self.indexed = False  # decided by ``attach`` before members are added
         self.owner: GroupState | None = None
-        self._heap: list[tuple[float, int, int]] = []  # (full again at, index, version)
+        # Bucket periods on and below the members, and whether none has an in-flight cap
+        # and every group below is usage-based: what ``indexed`` is decided from.
+        self.periods: frozenset[float] = frozenset()
+        self.rankable = False
+        self._levels = Levels(self.edges)  # open members by when full again
+
+    def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:
+        self.owner = owner
+        periods: set[float] = set()
+        rankable = True
+        for edge in self.edges:
+            edge_periods, edge_rankable = _shape(edge)
+            periods |= edge_periods
+            rankable = rankable and edge_rankable
+        self.periods = frozenset(periods)
+        self.rankable = rankable
+        self.indexed = rankable and len(periods) <= 1
+        for edge in self.edges:
+            # The rank reads the buckets of the member's target, and of the reference
+            # itself when it is limited (only then does it have buckets of its own).
+            edge.child.usage_watchers += (edge,)
+            if edge.limited:
+                edge.usage_watchers += (edge,)
 
     def add(self, edge: Reference) -> None:
         super().add(edge)
         if self.indexed:
-            before = self.best_refill()
-            self._push(edge)
+            levels = self._levels
+            before = levels.lowest()
+            levels.file(edge, refilled_at(edge))
             self._propagate(before)
 
     def remove(self, edge: Reference) -> None:
         super().remove(edge)
         if self.indexed:
-            before = self.best_refill()
-            edge.version += 1  # its heap entries die
+            levels = self._levels
+            before = levels.lowest()
+            levels.unfile(edge)
             self._propagate(before)
 
     def update(self, edge: Reference) -> None:
         if self.indexed and edge.open_pos >= 0:
-            before = self.best_refill()
-            self._push(edge)
+            moment = refilled_at(edge)
+            if moment == edge.slot.key:
+                return
+            levels = self._levels
+            owner = self.owner
+            if owner is None or not owner.usage_watchers:  # nobody ranks this group
+                levels.unfile(edge)
+                levels.file(edge, moment)
+                return
+            before = levels.lowest()
+            levels.unfile(edge)
+            levels.file(edge, moment)
             self._propagate(before)
-
-    def _push(self, edge: Reference) -> None:
-        edge.version += 1
-        heapq.heappush(self._heap, (refilled_at(edge), edge.index, edge.version))
-        compact(self._heap, self.edges)
 
     def _propagate(self, before: float) -> None:
         owner = self.owner
@@ -69,17 +99,11 @@ class UsageBasedTier(Tier):
 
     def best_refill(self) -> float:
         """When the best open member's path is full again; NEVER if none is open."""
-        heap, edges = self._heap, self.edges
-        while heap:
-            _, index, version = heap[0]
-            if edges[index].version == version:
-                return heap[0][0]
-            heapq.heappop(heap)
-        return NEVER
+        return self._levels.lowest()
 
     def pick(self, rng: random.Random, now: float) -> Reference | None:
         if self.indexed:
-            return self.edges[self._heap[0][1]] if self.best_refill() != NEVER else None
+            return self._levels.pick_lowest(rng)
         best: Reference | None = None
         best_key = (NEVER, NEVER)
         ties = 0
@@ -93,6 +117,26 @@ class UsageBasedTier(Tier):
                 if rng.random() * ties < 1:  # reservoir sampling over the ties
                     best = edge
         return best
+
+
+def _periods(gate: Gate) -> set[float]:
+    return {b.period for b in (*gate.req, *gate.tok)}
+
+
+def _shape(edge: Reference) -> tuple[set[float], bool]:
+    """The bucket periods on ``edge`` and below it, and whether no gate there has an
+    in-flight cap and every group there is usage-based (with its tiers attached)."""
+    child = edge.child
+    periods = _periods(edge) | _periods(child)
+    rankable = edge.max_parallel == NEVER and child.max_parallel == NEVER
+    if isinstance(child, GroupState):
+        for tier in child.tiers:
+            if isinstance(tier, UsageBasedTier):
+                periods |= tier.periods
+                rankable = rankable and tier.rankable
+            else:
+                rankable = False
+    return periods, rankable
 
 
 def refilled_at(edge: Reference) -> float:
