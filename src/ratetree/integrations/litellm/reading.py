@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 TICKET = "ratetree_lease"  # the metadata key that ties a request's attempt to its lease
+PATH = "ratetree_path"  # the metadata key naming the last attempt's path ("fast > ... > id")
 _METADATA_KEYS = ("metadata", "litellm_metadata")
 
 
@@ -47,14 +48,19 @@ def request_metadata(request: dict[str, Any]) -> dict[str, Any]:
     return metadata
 
 
-def ticket_of(kwargs: Mapping[str, Any]) -> object:
+def metadata_value(kwargs: Mapping[str, Any], key: str) -> object:
+    """``key`` from the request's metadata (top level or under ``litellm_params``), or None."""
     params = kwargs.get("litellm_params")
     for place in (kwargs, params if isinstance(params, Mapping) else {}):
         for name in _METADATA_KEYS:
             metadata = place.get(name)
-            if isinstance(metadata, Mapping) and TICKET in metadata:
-                return metadata[TICKET]
+            if isinstance(metadata, Mapping) and key in metadata:
+                return metadata[key]
     return None
+
+
+def ticket_of(kwargs: Mapping[str, Any]) -> object:
+    return metadata_value(kwargs, TICKET)
 
 
 def deployment_of(kwargs: Mapping[str, Any]) -> str | None:

@@ -35,6 +35,7 @@ from ratetree.core.specs import TreeSpec
 from ratetree.errors import ConfigError, NoCapacity, UnknownGroup
 from ratetree.integrations.litellm.ledger import Ledger, Ticket
 from ratetree.integrations.litellm.reading import (
+    PATH,
     TICKET,
     deployment_of,
     estimate_tokens,
@@ -68,6 +69,8 @@ def _no_capacity_error(err: NoCapacity) -> Exception:
     headers = {}
     if err.retry_after is not None:
         headers["retry-after"] = str(math.ceil(err.retry_after))
+        # Rounded up too, past float noise (7.0 - 6.999 is 0.0010000000000003 s, not 2 ms).
+        headers["retry-after-ms"] = str(math.ceil(round(err.retry_after * 1000, 6)))
     response = httpx.Response(
         429, headers=headers, request=httpx.Request("POST", "https://ratetree.invalid")
     )
@@ -77,6 +80,9 @@ def _no_capacity_error(err: NoCapacity) -> Exception:
         model=err.group,
         response=response,
         headers=headers or None,
+        # Not to be retried: the tree has no capacity for it anywhere (a Router retrying it
+        # would sleep the Retry-After and ask again, holding the caller that long).
+        num_retries=0,
     )
 
 
@@ -336,6 +342,7 @@ class RatetreeRouting:
         except ValueError as err:  # a token estimate no path of the group could ever hold
             raise _bad_request(str(err), group) from None
         metadata[TICKET] = self._ledger.add(Ticket(lease, request.get("litellm_trace_id"), now))
+        metadata[PATH] = " > ".join(lease.path)  # the proxy's x-ratetree-path header
         return copy.deepcopy(self._entries[lease.deployment_id])  # the Router may write to it
 
     def _claim(self, kwargs: Mapping[str, Any]) -> Lease | None:
