@@ -34,11 +34,9 @@ def missing() -> str | None:
     """Why no proxy can be started here, or None when it can."""
     if not LITELLM.exists():
         return f"no {LITELLM} (pip install -e '.[proxy]')"
-    for module in ("fastapi", "uvicorn", "backoff", "apscheduler", "litellm.proxy.proxy_server"):
-        try:
-            if importlib.util.find_spec(module) is None:
-                raise ImportError(module)
-        except ImportError:
+    # Top-level names only: finding a submodule would import LiteLLM here.
+    for module in ("litellm", "fastapi", "uvicorn", "backoff", "apscheduler", "orjson"):
+        if importlib.util.find_spec(module) is None:
             return f"the proxy extra is not installed: no {module} (pip install -e '.[proxy]')"
     return None
 

@@ -141,10 +141,12 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         self._router: object = None  # the Router attached to, compared by identity
         self._watch: asyncio.Task[None] | None = None
 
-    def load(self, config: Mapping[str, Any]) -> None:
+    def load(self, config: Mapping[str, Any], *, workers: int | None = None) -> None:
         """Build the tree from a proxy config; the Router the proxy builds next is attached
-        to it. The same config again keeps the tree and its state. Raises ConfigError for
-        an invalid config, naming the entry at fault, and keeps the tree it had."""
+        to it. The same config again keeps the tree and its state. ``workers`` is the
+        number of proxy workers (default: ``NUM_WORKERS``, which ``litellm`` sets). Raises
+        ConfigError for an invalid config, naming the entry at fault, and keeps the tree
+        it had."""
         settings = read_proxy_settings(config, deployment_id)
         if settings.digest == self._digest:
             return
@@ -155,11 +157,12 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         scheduler = routing.scheduler
         _NOISE.names = frozenset(scheduler.groups) | frozenset(scheduler.spec.aliases)
         logging.getLogger("LiteLLM Router").addFilter(_NOISE)  # once: a Filter is kept once
-        if settings.redis_url is None and _workers() > 1:
+        workers = _workers() if workers is None else workers
+        if settings.redis_url is None and workers > 1:
             log.warning(
                 "ratetree: %d workers and no Redis in router_settings: each worker enforces "
                 "the limits on its own (set router_settings.redis_url to share them)",
-                _workers(),
+                workers,
             )
         try:
             loop = asyncio.get_running_loop()
@@ -196,6 +199,13 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         router.apply(ChangeSet(assign={"model_group_alias": routing.model_group_alias}, upsert=missing))
         routing.attach(router)
         self._router = router
+
+    def detach(self) -> None:
+        """Stop settling leases from LiteLLM's events (see :meth:`RatetreeRouting.detach`);
+        the next request attaches the proxy's Router again."""
+        if self.routing is not None:
+            self.routing.detach()
+        self._router = None
 
     # -- the proxy's hooks ------------------------------------------------------------------
 
