@@ -29,7 +29,7 @@ import httpx
 
 # The proxy launcher the end-to-end tests use.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "proxy"))
-from proxy_process import ProxyProcess, example_config, missing, mocked  # noqa: E402
+from proxy_process import ProxyProcess, example_config, missing, mocked
 
 UNLIMITED_RPM = 10**9
 BODY = {"messages": [{"role": "user", "content": "hi"}]}
@@ -43,9 +43,7 @@ def unlimited(ratetree: bool) -> dict[str, Any]:
     return config
 
 
-async def _client(
-    base_url: str, key: str, model: str, count: int, latencies: list[float]
-) -> None:
+async def _client(base_url: str, key: str, model: str, count: int, latencies: list[float]) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=120) as client:
         for _ in range(count):
@@ -102,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for proxy in proxies.values():
                 proxy.stop()
-    print(f"{'proxy':<15} {'model':<19} {'clients':>7} {'requests':>8} {'median ms':>10} {'p99 ms':>8}")
+    columns = ("proxy", "model", "clients", "requests", "median ms", "p99 ms")
+    print("{:<15} {:<19} {:>7} {:>8} {:>10} {:>8}".format(*columns))
     for name, model, clients, count, latencies in rows:
         print(
             f"{name:<15} {model:<19} {clients:>7} {count:>8} "

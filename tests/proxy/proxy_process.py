@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -56,6 +57,22 @@ def example_config() -> dict[str, Any]:
     return config
 
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "litellm-proxy.md"
+
+
+def docs_block(language: str, index: int = 0) -> str:
+    """The ``index``-th fenced block of ``language`` in docs/litellm-proxy.md."""
+    blocks = re.findall(rf"```{language}\n(.*?)```", DOCS.read_text(), re.S)
+    text: str = blocks[index]
+    return text
+
+
+def docs_config() -> dict[str, Any]:
+    """The config.yaml docs/litellm-proxy.md tells users to write."""
+    config: dict[str, Any] = yaml.safe_load(docs_block("yaml"))
+    return config
+
+
 def mocked(config: dict[str, Any], *, ratetree: bool = True) -> dict[str, Any]:
     """``config`` with a fake key and a mock response (the deployment's model string) on
     every deployment, and the ratetree callback on when ``ratetree``."""
@@ -66,9 +83,11 @@ def mocked(config: dict[str, Any], *, ratetree: bool = True) -> dict[str, Any]:
         if params["model"] not in names:  # a deployment, not a reference
             params.setdefault("api_key", "fake-key")
             params.setdefault("mock_response", f"answer from {params['model']}")
-    if ratetree:
-        settings = config.setdefault("litellm_settings", {})
-        settings.setdefault("callbacks", []).append(CALLBACK)
+    callbacks = config.setdefault("litellm_settings", {}).setdefault("callbacks", [])
+    if ratetree and CALLBACK not in callbacks:
+        callbacks.append(CALLBACK)
+    elif not ratetree and CALLBACK in callbacks:
+        callbacks.remove(CALLBACK)
     return config
 
 
@@ -114,7 +133,10 @@ class ProxyProcess:
         """Start the proxy process, its output going to :attr:`log_path`."""
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, env=environment(self.master_key)
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment(self.master_key),
             )
         return self.process
 

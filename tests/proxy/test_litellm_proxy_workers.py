@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis_server
 from proxy_process import ProxyProcess, missing, mocked
+
+import redis_server
 
 if missing():
     pytest.skip(str(missing()), allow_module_level=True)
 
-import httpx  # noqa: E402
+import httpx
 
 TINY = [
     {"model_name": "tiny/a", "litellm_params": {"model": "openai/tiny-a", "rpm": 1}},

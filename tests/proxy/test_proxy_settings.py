@@ -68,7 +68,10 @@ def test_redis_from_url_or_host_port_password_with_environment_values() -> None:
 def test_environment_values_in_litellm_params_are_resolved_before_the_id() -> None:
     config = {
         "model_list": [
-            {"model_name": "g", "litellm_params": {"model": "openai/a", "api_key": "os.environ/HOME"}}
+            {
+                "model_name": "g",
+                "litellm_params": {"model": "openai/a", "api_key": "os.environ/HOME"},
+            }
         ]
     }
     settings = read_proxy_settings(config, lambda group, params: str(params["api_key"]))

@@ -44,8 +44,7 @@ try:
     from litellm.types.router import Deployment
 except ImportError as err:  # pragma: no cover - the litellm extra is missing
     raise ImportError(
-        "ratetree.integrations.litellm.proxy needs the LiteLLM proxy: "
-        "pip install 'ratetree[proxy]'"
+        "ratetree.integrations.litellm.proxy needs the LiteLLM proxy: pip install 'ratetree[proxy]'"
     ) from err
 
 __all__ = ["RatetreeProxy"]
@@ -195,8 +194,12 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         if routing is None:
             raise RuntimeError("RatetreeProxy.attach before load")
         known = set(router.registry().names(kind="ids"))
-        missing = [Deployment(**e) for e in routing.model_list if e["model_info"]["id"] not in known]
-        router.apply(ChangeSet(assign={"model_group_alias": routing.model_group_alias}, upsert=missing))
+        missing = [
+            Deployment(**e) for e in routing.model_list if e["model_info"]["id"] not in known
+        ]
+        router.apply(
+            ChangeSet(assign={"model_group_alias": routing.model_group_alias}, upsert=missing)
+        )
         routing.attach(router)
         self._router = router
 

@@ -125,7 +125,14 @@ def read_proxy_settings(config: Mapping[str, Any], deployment_id: DeploymentId) 
     cooldown_time = router.get("cooldown_time")
     pinned = _pinned(model_list, aliases if isinstance(aliases, Mapping) else {}, deployment_id)
     redis_url = _redis_url(router)
-    read = [pinned, aliases, router.get("routing_strategy"), allowed_fails, cooldown_time, redis_url]
+    read = [
+        pinned,
+        aliases,
+        router.get("routing_strategy"),
+        allowed_fails,
+        cooldown_time,
+        redis_url,
+    ]
     digest = hashlib.sha256(json.dumps(read, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return ProxySettings(
         model_list=pinned,
