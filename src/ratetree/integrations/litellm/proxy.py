@@ -67,22 +67,22 @@ def _proxy_server() -> Any:
 
 def running_config() -> Mapping[str, Any]:
     """The config the proxy in this process loaded (``os.environ/`` values resolved), or,
-    when none is loaded, the YAML file the proxy was started with (``CONFIG_FILE_PATH`` or
-    ``WORKER_CONFIG``). Raises ConfigError when there is neither."""
-    state = _proxy_server().proxy_config.get_config_state()
+    when none is loaded (``litellm --validate_config`` loads into a config object of its
+    own), the YAML file the proxy is loading (its ``user_config_file_path``, else
+    ``CONFIG_FILE_PATH`` or ``WORKER_CONFIG``). Raises ConfigError when there is none."""
+    server = _proxy_server()
+    state = server.proxy_config.get_config_state()
     if isinstance(state, Mapping) and state.get("model_list"):
         return state
-    for name in ("CONFIG_FILE_PATH", "WORKER_CONFIG"):
-        path = os.environ.get(name)
-        if path and os.path.isfile(path):
+    paths = [getattr(server, "user_config_file_path", None)]
+    paths += [os.environ.get(name) for name in ("CONFIG_FILE_PATH", "WORKER_CONFIG")]
+    for path in paths:
+        if isinstance(path, str) and os.path.isfile(path):
             with open(path, encoding="utf-8") as file:
                 document = yaml.safe_load(file)
             if isinstance(document, Mapping):
                 return document
-    raise ConfigError(
-        "ratetree: found no proxy config with a model_list "
-        "(start the proxy with --config config.yaml)"
-    )
+    raise ConfigError("found no proxy config with a model_list (start it with --config)")
 
 
 def _build(settings: ProxySettings) -> RatetreeRouting:
