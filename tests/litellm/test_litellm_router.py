@@ -193,7 +193,7 @@ def test_a_mocked_429_with_retry_after_cools_the_deployment_for_exactly_that_lon
     clock.advance(7.0 - 1e-3)
     with pytest.raises(litellm.RateLimitError) as refused:
         call(router, "fast/glm-4.7")
-    assert refused.value.headers == {"retry-after": "1"}
+    assert refused.value.headers == {"retry-after": "1", "retry-after-ms": "1"}  # rounded up
     clock.advance(1e-3)
     assert call(router, "fast/glm-4.7")._hidden_params["model_id"] == glm
 
@@ -346,7 +346,8 @@ def test_no_capacity_raises_litellms_rate_limit_error_with_retry_after(wire: Wir
         call(router, "fast/glm-4.7")
     expected = str(round(60 / rpm))  # one request refills every 60/rpm seconds
     assert refused.value.status_code == 429
-    assert refused.value.headers == {"retry-after": expected}
+    assert refused.value.headers == {"retry-after": expected, "retry-after-ms": expected + "000"}
+    assert refused.value.num_retries == 0  # the Router does not retry a refusal of the tree
     assert refused.value.response.headers["retry-after"] == expected
     assert "no capacity in group 'fast/glm-4.7'" in str(refused.value)
 

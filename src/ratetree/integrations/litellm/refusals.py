@@ -16,6 +16,8 @@ def no_capacity_error(err: NoCapacity) -> Exception:
     headers = {}
     if err.retry_after is not None:
         headers["retry-after"] = str(math.ceil(err.retry_after))
+        # Rounded up too, past float noise (7.0 - 6.999 is 0.0010000000000003 s, not 2 ms).
+        headers["retry-after-ms"] = str(math.ceil(round(err.retry_after * 1000, 6)))
     response = httpx.Response(
         429, headers=headers, request=httpx.Request("POST", "https://ratetree.invalid")
     )
@@ -25,6 +27,9 @@ def no_capacity_error(err: NoCapacity) -> Exception:
         model=err.group,
         response=response,
         headers=headers or None,
+        # Not to be retried: the tree has no capacity for it anywhere (a Router retrying it
+        # would sleep the Retry-After and ask again, holding the caller that long).
+        num_retries=0,
     )
 
 

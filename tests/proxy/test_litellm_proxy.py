@@ -1,0 +1,196 @@
+"""The LiteLLM proxy with ratetree switched on by its config.yaml alone, driven over HTTP
+by the ``openai`` client: a real ``litellm --config`` process on a loopback port.
+
+One proxy serves the module (it takes several seconds to start): the packaged example
+(``fast`` over ``fast/GPT-OSS-120b`` and ``fast/glm-4.7``) plus two small groups, ``tiny``
+(two deployments of 1 request per minute, so the third request is refused) and ``solo``
+(one deployment, one request in flight at a time). Every deployment answers with
+``mock_response``; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from proxy_process import (
+    CALLBACK,
+    ProxyProcess,
+    docs_block,
+    docs_config,
+    example_config,
+    missing,
+    mocked,
+)
+
+if missing():
+    pytest.skip(str(missing()), allow_module_level=True)
+
+import openai
+
+MESSAGES: Any = [{"role": "user", "content": "hi"}]
+EXTRA_GROUPS = [
+    {"model_name": "tiny/a", "litellm_params": {"model": "openai/tiny-a", "rpm": 1}},
+    {"model_name": "tiny/b", "litellm_params": {"model": "openai/tiny-b", "rpm": 1}},
+    {"model_name": "tiny", "litellm_params": {"model": "tiny/a"}},
+    {"model_name": "tiny", "litellm_params": {"model": "tiny/b"}},
+    {"model_name": "solo", "litellm_params": {"model": "openai/solo", "max_parallel_requests": 1}},
+]
+
+
+def config() -> dict[str, Any]:
+    """The config docs/litellm-proxy.md shows (the packaged example plus the callback),
+    with the two small groups."""
+    base = docs_config()
+    base["model_list"] += EXTRA_GROUPS
+    return mocked(base)
+
+
+def test_the_docs_config_is_the_packaged_example_plus_the_callback() -> None:
+    assert docs_config() == {**example_config(), "litellm_settings": {"callbacks": [CALLBACK]}}
+
+
+def answers() -> dict[str, str]:
+    """Deployment model string -> the text it answers with."""
+    return {
+        e["litellm_params"]["model"]: e["litellm_params"]["mock_response"]
+        for e in config()["model_list"]
+        if "mock_response" in e["litellm_params"]
+    }
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
+    process = ProxyProcess(config(), tmp_path_factory.mktemp("proxy"))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def client(proxy: ProxyProcess) -> openai.OpenAI:
+    # No client-side retries: a refusal must reach the test as it left the proxy.
+    return openai.OpenAI(
+        api_key=proxy.master_key, base_url=f"{proxy.base_url}/v1", max_retries=0, timeout=60
+    )
+
+
+def test_models_lists_the_umbrella_group(client: openai.OpenAI) -> None:
+    # First of the tests on the proxy: ratetree attached while the proxy started, before
+    # any request reached it.
+    listed = {model.id for model in client.models.list()}
+    assert {"fast", "fast/GPT-OSS-120b", "fast/glm-4.7", "tiny", "solo"} <= listed
+
+
+def test_the_example_serves_fast_through_its_groups(client: openai.OpenAI) -> None:
+    by_group: Counter[str] = Counter()
+    for _ in range(8):
+        raw = client.chat.completions.with_raw_response.create(model="fast", messages=MESSAGES)
+        completion = raw.parse()
+        path = raw.headers["x-ratetree-path"].split(" > ")
+        # fast > fast/<group> > the deployment that answered, by the id LiteLLM reports
+        assert path[0] == "fast"
+        assert path[1] in ("fast/GPT-OSS-120b", "fast/glm-4.7")
+        assert path[2] == raw.headers["x-litellm-model-id"]
+        answer = completion.choices[0].message.content
+        assert answer in answers().values()
+        if path[1] == "fast/glm-4.7":
+            assert answer == "answer from cerebras/zai-glm-4.7"
+        else:  # GPT-OSS-120b: order 1 (cerebras) first, and 8 requests fit in its 5 rpm
+            assert answer in (
+                "answer from cerebras/gpt-oss-120b",
+                "answer from groq/openai/gpt-oss-120b",
+            )
+        by_group[path[1]] += 1
+    assert sum(by_group.values()) == 8
+
+
+def test_a_member_group_is_served_directly(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="fast/glm-4.7", messages=MESSAGES)
+    assert raw.headers["x-ratetree-path"].startswith("fast/glm-4.7 > ")
+    assert raw.parse().choices[0].message.content == "answer from cerebras/zai-glm-4.7"
+
+
+def test_an_exhausted_group_answers_429_with_retry_after(client: openai.OpenAI) -> None:
+    # tiny's two deployments each admit one request a minute.
+    served = [
+        client.chat.completions.with_raw_response.create(model="tiny", messages=MESSAGES)
+        for _ in range(2)
+    ]
+    assert {r.headers["x-ratetree-path"].split(" > ")[1] for r in served} == {"tiny/a", "tiny/b"}
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(model="tiny", messages=MESSAGES)
+    headers = refused.value.response.headers
+    seconds, millis = int(headers["retry-after"]), int(headers["retry-after-ms"])
+    # Whole seconds rounded up; the bucket refills one request per 60 s.
+    assert 0 < millis <= 60_000
+    assert seconds == -(-millis // 1000)
+    assert "ratetree: no capacity in group 'tiny'" in refused.value.message
+
+
+def test_streaming_works_and_settles(client: openai.OpenAI) -> None:
+    # solo admits one request in flight: a stream left unsettled would refuse every later
+    # request to solo (until the 600 s lease timeout), so each admission here shows the
+    # stream before it was settled.
+    def stream() -> str:
+        chunks = client.chat.completions.create(model="solo", messages=MESSAGES, stream=True)
+        return "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+
+    for _ in range(4):
+        assert admitted(client, stream) == "answer from openai/solo"
+
+
+def admitted(client: openai.OpenAI, call: Callable[[], str], tries: int = 50) -> str:
+    """``call()``, retried while solo is held by the stream before it: LiteLLM reports a
+    stream's end from a background task, which may run just after the client read the
+    last chunk."""
+    for _ in range(tries):
+        try:
+            return call()
+        except openai.RateLimitError as refused:
+            assert "retry-after" not in refused.response.headers  # held, not rate limited
+            client.models.list()  # a round trip, for the proxy's background task to run
+    pytest.fail(f"solo still refused after {tries} tries: a stream was never settled")
+
+
+def test_the_proxy_logs_no_error_for_reference_entries(proxy: ProxyProcess) -> None:
+    log = proxy.log()
+    assert "Application startup complete" in log
+    assert "LLM Provider NOT provided" not in log
+
+
+CYCLE = [
+    {"model_name": "a", "litellm_params": {"model": "b"}},
+    {"model_name": "b", "litellm_params": {"model": "a"}},
+    {"model_name": "c", "litellm_params": {"model": "openai/c"}},
+]
+
+
+def test_a_bad_config_stops_the_proxy_with_one_clear_line(tmp_path: Path) -> None:
+    # (An unknown routing_strategy takes the same way out: test_proxy_callback.py.)
+    process = ProxyProcess(mocked({"model_list": CYCLE}), tmp_path)
+    try:
+        status = process.spawn().wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a proxy with a reference cycle kept running")
+    finally:
+        process.stop()
+    log = process.log()
+    assert status != 0
+    ours = [line for line in log.splitlines() if line.startswith("ratetree: ")]
+    assert ours == [docs_block("text").splitlines()[0]], log  # the line the docs show
+    assert "Uvicorn running" not in log  # it never served
+
+
+def test_path_header_names_groups_in_order(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="fast", messages=MESSAGES)
+    assert re.fullmatch(
+        r"fast > fast/(GPT-OSS-120b|glm-4\.7) > [0-9a-f]{64}", raw.headers["x-ratetree-path"]
+    )
