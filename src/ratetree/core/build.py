@@ -7,17 +7,31 @@ from collections.abc import Mapping
 
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference
-from ratetree.core.graph import find_cycle, resolve_aliases
+from ratetree.core.graph import check_depth, find_cycle, resolve_aliases
 from ratetree.core.specs import Group, Limits, Member, TreeSpec
 from ratetree.core.strategies import TIER_CLASSES
 from ratetree.core.strategies.base import Tier
 from ratetree.core.strategies.least_busy import LeastBusyTier
 from ratetree.core.strategies.usage_based import UsageBasedTier
-from ratetree.errors import ConfigError
+from ratetree.core.validate import show
+from ratetree.errors import ConfigError, SpecTypeError
 
 # Weight keys in the order LiteLLM's simple-shuffle looks for them; "count" (one per
 # deployment) stands for "uniform" so that a group member weighs as much as it holds.
 WEIGHT_KEYS = ("weight", "rpm", "tpm")
+#: Weights and per-minute rates are capped here before strategies add them up, so no sum
+#: overflows to infinity (two weights of 1e308 did); far above any real limit.
+KEY_MAX = 1e100
+
+
+def _capped(value: float | None) -> float | None:
+    return None if value is None else min(value, KEY_MAX)
+
+
+def _key_sum(member_keys: list[dict[str, float | None]], key: str) -> float | None:
+    """The members' ``key`` added up (None if no member has it), capped at KEY_MAX."""
+    values = [mk[key] for mk in member_keys if mk[key] is not None]
+    return min(sum(min(v, KEY_MAX) for v in values), KEY_MAX) if values else None  # type: ignore[type-var]
 
 
 class Tree:
@@ -26,6 +40,8 @@ class Tree:
     __slots__ = ("aliases", "deployments", "edges", "groups", "spec")
 
     def __init__(self, spec: TreeSpec) -> None:
+        if not isinstance(spec, TreeSpec):
+            raise SpecTypeError(f"spec {show(spec)} must be a TreeSpec (got {type(spec).__name__})")
         self.spec = spec
         self.deployments: dict[str, DeploymentState] = {}
         self.groups: dict[str, GroupState] = {}
@@ -56,7 +72,7 @@ def _fail_unknown(group: Group, index: int, member: Member) -> ConfigError:
 
 def _per_minute(limits: Limits, kind: str) -> float | None:
     rates = limits.rpm if kind == "rpm" else limits.tpm
-    return min(r.per_minute for r in rates) if rates else None
+    return _capped(min(r.per_minute for r in rates)) if rates else None
 
 
 def _check_spec(spec: TreeSpec, aliases: Mapping[str, str]) -> dict[str, list[str]]:
@@ -85,6 +101,7 @@ def _check_spec(spec: TreeSpec, aliases: Mapping[str, str]) -> dict[str, list[st
     cycle = find_cycle(children)
     if cycle:
         raise ConfigError(f"group cycle: {' -> '.join(cycle)}")
+    check_depth(children)
     return children
 
 
@@ -139,7 +156,7 @@ def _build(tree: Tree, spec: TreeSpec) -> None:
     keys: dict[str, dict[str, float | None]] = {}
     for d in spec.deployments:
         keys[d.id] = {
-            "weight": d.weight,
+            "weight": _capped(d.weight),
             "rpm": _per_minute(d.limits, "rpm"),
             "tpm": _per_minute(d.limits, "tpm"),
             "count": 1.0,
@@ -163,7 +180,7 @@ def _build(tree: Tree, spec: TreeSpec) -> None:
                 base = group_keys[target]
             mk = dict(base)
             if m.weight is not None:
-                mk["weight"] = m.weight
+                mk["weight"] = _capped(m.weight)
             for kind in ("rpm", "tpm"):
                 own = _per_minute(m.limits, kind)
                 if own is not None:
@@ -173,14 +190,7 @@ def _build(tree: Tree, spec: TreeSpec) -> None:
             child.parents.append(edge)
             edges.append(edge)
             tree.edges.append(edge)
-        group_keys[name] = {
-            k: (
-                sum(mk[k] or 0.0 for mk in member_keys)
-                if any(mk[k] is not None for mk in member_keys)
-                else None
-            )
-            for k in (*WEIGHT_KEYS, "count")
-        }
+        group_keys[name] = {k: _key_sum(member_keys, k) for k in (*WEIGHT_KEYS, "count")}
         state.edges = edges
         for edge in edges:
             state.file_earliest_open(edge)
