@@ -40,7 +40,10 @@ def _lines(
     groups: Mapping[str, Group],
     deployments: Mapping[str, Deployment],
     prefix: str,
+    shown: set[str],
 ) -> Iterator[str]:
+    """The members of ``node``, drawn below it; a group already drawn (``shown``) gets one
+    line that refers back, so a group shared along many paths is drawn once."""
     for i, child in enumerate(node.children):
         last = i == len(node.children) - 1
         branch = "└── " if last else "├── "
@@ -52,9 +55,13 @@ def _lines(
             text = f"{child.name} [{group.strategy}]"
             text += f"  {on_ref}" if on_ref else ""
             text += f"  (group: {own})" if own else ""
+            if child.name in shown:
+                yield prefix + branch + text + "  [members as shown above]"
+                continue
+            shown.add(child.name)
             yield prefix + branch + text
             indent = prefix + ("    " if last else "│   ")
-            yield from _lines(child, group, groups, deployments, indent)
+            yield from _lines(child, group, groups, deployments, indent, shown)
         else:
             about = _describe(child.order, child.weight, deployments[child.name].limits)
             yield f"{prefix}{branch}{child.label or child.name}  {about}  [id {child.name}]"
@@ -62,16 +69,18 @@ def _lines(
 
 def render_tree(spec: TreeSpec) -> str:
     """Every root group with everything below it: strategy, order, weight and limits per
-    member (a reference's own limits beside its order, a group's shared limits after it)."""
+    member (a reference's own limits beside its order, a group's shared limits after it).
+    A group reached again is drawn as one line marked ``[members as shown above]``."""
     scheduler = Scheduler(spec, clock=FakeClock(), rng=random.Random(0))
     groups = {g.name: g for g in spec.groups}
     deployments = {d.id: d for d in spec.deployments}
     out: list[str] = []
+    shown: set[str] = set()
     for name in root_groups(spec):
         group = groups[name]
         own = group.limits.describe()
         out.append(f"{name} [{group.strategy}]" + (f"  (group: {own})" if own else ""))
-        out.extend(_lines(scheduler.explain(name), group, groups, deployments, ""))
+        out.extend(_lines(scheduler.explain(name), group, groups, deployments, "", shown))
     for alias, target in spec.aliases.items():
         out.append(f"alias {alias} -> {target}" + (" (hidden)" if alias in spec.hidden else ""))
     return "\n".join(out)

@@ -62,7 +62,7 @@ def _search(
     root: GroupState, tokens: float, now: float, horizon: float, rng: random.Random
 ) -> list[Gate] | None:
     path: list[Gate] = [root]
-    return path if _descend(root, tokens, now, horizon, rng, path) else None
+    return path if _descend(root, tokens, now, horizon, rng, path, set()) else None
 
 
 def _descend(
@@ -72,7 +72,14 @@ def _descend(
     horizon: float,
     rng: random.Random,
     path: list[Gate],
+    failed: set[int],
 ) -> bool:
+    """Whether some path below ``group`` admits the request; appends it to ``path``.
+
+    ``failed`` holds the ids of groups already found to admit nothing for this request:
+    whether a group can admit depends only on what lies below it, so a group shared by
+    many parents (stacked diamonds have 2**depth paths) is searched once per request.
+    """
     if tokens and group.tok and not group.fits(tokens, horizon):
         return False
     for tier in group.tiers:
@@ -81,7 +88,7 @@ def _descend(
         passed: list[Reference] = []
         edge = tier.pick(rng, now)
         while edge is not None:
-            if _enter(edge, tokens, now, horizon, rng, path):
+            if _enter(edge, tokens, now, horizon, rng, path, failed):
                 break
             tier.remove(edge)
             passed.append(edge)
@@ -101,17 +108,21 @@ def _enter(
     horizon: float,
     rng: random.Random,
     path: list[Gate],
+    failed: set[int],
 ) -> bool:
     if tokens and edge.tok and not edge.fits(tokens, horizon):
         return False
     child = edge.child
+    if id(child) in failed:
+        return False
     mark = len(path)
     if edge.limited:
         path.append(edge)
     path.append(child)
     if isinstance(child, GroupState):
-        if _descend(child, tokens, now, horizon, rng, path):
+        if _descend(child, tokens, now, horizon, rng, path, failed):
             return True
+        failed.add(id(child))
     elif not tokens or not child.tok or child.fits(tokens, horizon):
         return True
     del path[mark:]
