@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from ratetree.cli.config_file import ConfigFile
 from ratetree.core.explain import Explanation
 from ratetree.core.specs import Deployment, Group, Limits, TreeSpec
+from ratetree.core.validate import show
 from ratetree.scheduler import Scheduler
 from ratetree.testing import FakeClock
 
@@ -94,16 +95,16 @@ def _reference_warnings(config: ConfigFile, spec: TreeSpec) -> Iterator[str]:
         target = spec.aliases.get(model, model)
         if target == group or target not in names:
             continue  # a deployment
-        where = f"{config.where(f'model_list[{index}]')}: model_list[{index}] ({group!r})"
+        where = f"{config.where(f'model_list[{index}]')}: model_list[{index}] ({show(group)})"
         if model in spec.aliases:
             yield (
-                f"{where}: model {model!r} is an alias of group {target!r}, so this entry "
+                f"{where}: model {show(model)} is an alias of group {show(target)}, so this entry "
                 f"is a reference to that group, not a deployment"
             )
         extra = [key for key in PROVIDER_KEYS if key in params]
         if extra:
             yield (
-                f"{where}: refers to group {target!r} but also sets {', '.join(extra)}, "
+                f"{where}: refers to group {show(target)} but also sets {', '.join(extra)}, "
                 f"which a reference never uses"
             )
 
@@ -119,10 +120,10 @@ def _hidden_alias_warnings(spec: TreeSpec) -> Iterator[str]:
         target = spec.aliases[alias]
         if target not in included and target not in visible:
             yield (
-                f"model_group_alias[{alias!r}]: hidden alias of {target!r}, and no other "
-                f"group or visible alias reaches {target!r}: its "
+                f"model_group_alias[{show(alias)}]: hidden alias of {show(target)}, and no other "
+                f"group or visible alias reaches {show(target)}: its "
                 f"{members[target]} member(s) are reachable only through the hidden "
-                f"alias or the bare model_name {target!r}"
+                f"alias or the bare model_name {show(target)}"
             )
 
 

@@ -30,8 +30,8 @@ def _capped(value: float | None) -> float | None:
 
 def _key_sum(member_keys: list[dict[str, float | None]], key: str) -> float | None:
     """The members' ``key`` added up (None if no member has it), capped at KEY_MAX."""
-    values = [mk[key] for mk in member_keys if mk[key] is not None]
-    return min(sum(min(v, KEY_MAX) for v in values), KEY_MAX) if values else None  # type: ignore[type-var]
+    values = [min(v, KEY_MAX) for mk in member_keys if (v := mk[key]) is not None]
+    return min(sum(values), KEY_MAX) if values else None
 
 
 class Tree:
@@ -66,7 +66,7 @@ class Tree:
 def _fail_unknown(group: Group, index: int, member: Member) -> ConfigError:
     kind = "deployment" if member.deployment is not None else "group"
     return ConfigError(
-        f"group {group.name!r} member {index} refers to unknown {kind} {member.target!r}"
+        f"group {show(group.name)} member {index} refers to unknown {kind} {show(member.target)}"
     )
 
 
@@ -79,12 +79,12 @@ def _check_spec(spec: TreeSpec, aliases: Mapping[str, str]) -> dict[str, list[st
     seen_deployments: set[str] = set()
     for d in spec.deployments:
         if d.id in seen_deployments:
-            raise ConfigError(f"deployment id {d.id!r} is defined twice")
+            raise ConfigError(f"deployment id {show(d.id)} is defined twice")
         seen_deployments.add(d.id)
     group_names: set[str] = set()
     for g in spec.groups:
         if g.name in group_names:
-            raise ConfigError(f"group {g.name!r} is defined twice")
+            raise ConfigError(f"group {show(g.name)} is defined twice")
         group_names.add(g.name)
     children: dict[str, list[str]] = {}
     for g in spec.groups:

@@ -7,7 +7,6 @@ from collections.abc import Collection, Mapping
 from ratetree.core.validate import clip, show
 from ratetree.errors import ConfigError
 
-
 #: The most groups one chain of references may pass through, root group included. Deeper
 #: trees are refused at load, so no walk of the tree can run out of stack.
 MAX_DEPTH = 100

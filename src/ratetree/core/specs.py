@@ -33,17 +33,22 @@ def _as_float(value: object) -> float:
         return math.inf
 
 
-def _rate_number(what: str, *, positive: bool) -> Any:
-    def convert(value: object) -> float:
-        if not _is_number(value):
-            raise SpecTypeError(f"rate {what} {show(value)} must be a number")
-        number = _as_float(value)
-        if not math.isfinite(number) or number < 0 or (positive and number == 0):
-            bound = "> 0" if positive else ">= 0"
-            raise ConfigError(f"rate {what} {show(value)} must be a finite number {bound}")
-        return number
+def _rate_number(value: object, what: str, *, positive: bool) -> float:
+    if not _is_number(value):
+        raise SpecTypeError(f"rate {what} {show(value)} must be a number")
+    number = _as_float(value)
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ConfigError(f"rate {what} {show(value)} must be a finite number {bound}")
+    return number
 
-    return convert
+
+def _amount(value: object) -> float:
+    return _rate_number(value, "amount", positive=False)
+
+
+def _period(value: object) -> float:
+    return _rate_number(value, "period", positive=True)
 
 
 @attrs.frozen
@@ -56,8 +61,8 @@ class Rate:
     for other values and SpecTypeError for a non-number.
     """
 
-    amount: float = attrs.field(converter=_rate_number("amount", positive=False))
-    period: float = attrs.field(converter=_rate_number("period", positive=True))
+    amount: float = attrs.field(converter=_amount)
+    period: float = attrs.field(converter=_period)
 
     @property
     def per_minute(self) -> float:
@@ -190,7 +195,9 @@ def _nonempty_str(what: str) -> Any:
 def _is_limits(what: str) -> Any:
     def check(_inst: object, _attr: object, value: object) -> None:
         if not isinstance(value, Limits):
-            raise SpecTypeError(f"{what} {show(value)} must be a Limits (got {type(value).__name__})")
+            raise SpecTypeError(
+                f"{what} {show(value)} must be a Limits (got {type(value).__name__})"
+            )
 
     return check
 
@@ -265,7 +272,7 @@ def _sequence(value: object, what: str) -> tuple[Any, ...]:
     if isinstance(value, (str, bytes, Mapping)):
         raise SpecTypeError(f"{what} {show(value)} must be a list (got {type(value).__name__})")
     try:
-        return tuple(value)  # type: ignore[call-overload, no-any-return]
+        return tuple(value)  # type: ignore[arg-type]
     except TypeError:
         raise SpecTypeError(
             f"{what} {show(value)} must be a list (got {type(value).__name__})"

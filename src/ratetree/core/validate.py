@@ -5,12 +5,12 @@ kind of message: what the value is for, and the value itself, cut short."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from ratetree.errors import InvalidRequest, RatetreeError
 
-
 SHOWN = 80  # characters of a value an error message shows
+_NO_KEY = object()  # marks a list item, which has no key, for _render_container
 
 
 def clip(text: str, limit: int = SHOWN) -> str:
@@ -52,7 +52,11 @@ def _render(value: object, out: list[str], budget: list[int]) -> None:
 
 
 def _render_container(
-    value: Mapping[object, object] | list[object] | tuple[object, ...] | set[object] | frozenset[object],
+    value: Mapping[object, object]
+    | list[object]
+    | tuple[object, ...]
+    | set[object]
+    | frozenset[object],
     out: list[str],
     budget: list[int],
 ) -> None:
@@ -68,15 +72,16 @@ def _render_container(
         opening, closing = ("{", "}") if isinstance(value, set) else ("frozenset({", "})")
     out.append(opening)
     budget[0] -= len(opening)
-    items = value.items() if isinstance(value, Mapping) else value
-    for i, item in enumerate(items):
+    pairs: Iterable[tuple[object, object]] = (
+        value.items() if isinstance(value, Mapping) else ((_NO_KEY, item) for item in value)
+    )
+    for i, (key, item) in enumerate(pairs):
         if budget[0] <= 0:
             return
         if i:
             out.append(", ")
             budget[0] -= 2
-        if isinstance(value, Mapping):
-            key, item = item
+        if key is not _NO_KEY:
             _render(key, out, budget)
             out.append(": ")
             budget[0] -= 2
