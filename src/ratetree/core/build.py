@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ratetree.core.buckets import NEVER
-from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference
+from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference, Wakeups
 from ratetree.core.graph import check_depth, find_cycle, resolve_aliases
 from ratetree.core.specs import Group, Limits, Member, TreeSpec
 from ratetree.core.strategies import TIER_CLASSES
@@ -48,6 +48,13 @@ class Tree:
         self.edges: list[Reference] = []
         self.aliases = resolve_aliases(spec.aliases, {g.name for g in spec.groups})
         _build(self, spec)
+        # Every gate starts open, as its buckets start full, except behind a zero rate
+        # (LiteLLM's ``rpm: 0``), which never admits a request: close those now. Their
+        # moment is NEVER, so no wake-up is filed and the Wakeups can be thrown away.
+        wake = Wakeups()
+        for gate in (*self.deployments.values(), *self.edges, *self.groups.values()):
+            if any(not b.capacity for b in gate.req):
+                wake.refresh(gate, -NEVER)
 
     def lookup(self, name: str) -> GroupState | None:
         """The group a request for ``name`` goes to: a group of that name, else the group
