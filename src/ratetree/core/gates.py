@@ -301,7 +301,7 @@ class Wakeups:
         its parents, depth first in the order of ``parents``. A loop with its own stack
         rather than recursion, so no depth of references can exhaust Python's stack in
         the middle of a commit."""
-        stack: list[Gate] = []
+        stack: list[Gate] | None = None  # made only when a node has several parents
         while True:
             ready = item.ready_at(0)
             held = item.in_flight >= item.max_parallel
@@ -316,7 +316,6 @@ class Wakeups:
                 now_open = own_ok and child.is_open
                 earliest_open = -NEVER if now_open else max(own_until, child.earliest_open)
                 parent = item.parent
-                changed = True
                 if now_open != item.is_open:
                     item.is_open = now_open
                     if now_open:
@@ -326,29 +325,31 @@ class Wakeups:
                         item.tier.remove(item)
                         parent.open_edges -= 1
                 elif earliest_open == item.earliest_open:
-                    changed = False
-                if changed:
-                    if earliest_open != item.earliest_open:
-                        item.earliest_open = earliest_open
-                        parent.file_earliest_open(item)
-                    item = parent
+                    if not stack:
+                        return
+                    item = stack.pop()
                     continue
-            else:
-                if isinstance(item, GroupState):
-                    now_open = own_ok and item.open_edges > 0
-                    earliest_open = (
-                        -NEVER if now_open else max(own_until, item.best_earliest_open())
-                    )
-                else:
-                    now_open = own_ok
-                    earliest_open = -NEVER if now_open else own_until
-                if now_open != item.is_open or earliest_open != item.earliest_open:
-                    item.is_open = now_open
+                if earliest_open != item.earliest_open:
                     item.earliest_open = earliest_open
-                    parents = cast(Node, item).parents  # a reference was handled above
-                    if len(parents) == 1:
-                        item = parents[0]
-                        continue
+                    parent.file_earliest_open(item)
+                item = parent
+                continue
+            if isinstance(item, GroupState):
+                now_open = own_ok and item.open_edges > 0
+                earliest_open = -NEVER if now_open else max(own_until, item.best_earliest_open())
+            else:
+                now_open = own_ok
+                earliest_open = -NEVER if now_open else own_until
+            if now_open != item.is_open or earliest_open != item.earliest_open:
+                item.is_open = now_open
+                item.earliest_open = earliest_open
+                parents = cast(Node, item).parents  # a reference was handled above
+                if len(parents) == 1:
+                    item = parents[0]
+                    continue
+                if parents:
+                    if stack is None:
+                        stack = []
                     stack.extend(reversed(parents))
             if not stack:
                 return
