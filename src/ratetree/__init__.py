@@ -22,6 +22,7 @@ from ratetree.errors import ConfigError as ConfigError
 from ratetree.errors import InvalidRequest as InvalidRequest
 from ratetree.errors import NoCapacity as NoCapacity
 from ratetree.errors import RatetreeError as RatetreeError
+from ratetree.errors import SpecTypeError as SpecTypeError
 from ratetree.errors import StateUnavailable as StateUnavailable
 from ratetree.errors import UnknownGroup as UnknownGroup
 from ratetree.scheduler import Scheduler as Scheduler
@@ -46,6 +47,7 @@ __all__ = [
     "RedisStats",
     "Scheduler",
     "Snapshot",
+    "SpecTypeError",
     "StateUnavailable",
     "TreeSpec",
     "UnknownGroup",

@@ -11,6 +11,11 @@ class ConfigError(RatetreeError, ValueError):
     """A configuration is invalid; the message names the value and where it sits."""
 
 
+class SpecTypeError(RatetreeError, TypeError):
+    """A configuration value has the wrong type (a dict where a :class:`Limits` belongs, a
+    number where a :class:`Member` belongs); the message names the field and the value."""
+
+
 class InvalidRequest(RatetreeError, ValueError):
     """An argument of a call is invalid (a negative token count, a NaN timeout); the
     message names the argument and the value."""

@@ -146,8 +146,8 @@ def test_an_invalid_entry_fails_with_the_config_error_and_the_entrys_line(
     result = run(capsys, "check", str(path))
     assert result.status == 1
     assert result.err == (
-        f"ratetree check: {path}:4: model_list[1] (model_name 'b'): rpm -1 must be a positive "
-        "number\n"
+        f"ratetree check: {path}:4: model_list[1] (model_name 'b'): rpm -1 must be a finite "
+        "number >= 0\n"
     )
 
 

@@ -64,7 +64,7 @@ def test_a_plot_that_cannot_be_written_is_refused_before_the_run(
     pytest.importorskip("matplotlib", reason="the plot extra is not installed")
     (tmp_path / "folder.png").mkdir()
     path = str(tmp_path / name)
-    result = run(capsys, "simulate", "--duration", "1e9", "--plot", path)  # would run for ages
+    result = run(capsys, "simulate", "--duration", "604800", "--plot", path)  # a week: long
     assert result.status == 2
     assert result.out == ""
     assert result.err == f"ratetree simulate: {message.format(path=path)}\n"

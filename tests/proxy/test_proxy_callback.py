@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from proxy_process import docs_block, example_config, missing, mocked
 
 if missing():
@@ -108,5 +109,7 @@ def test_a_deployment_added_at_runtime_is_not_in_the_tree(callback: RatetreeProx
     callback.attach(router)
     added = {"model": "openai/new", "api_key": "fake", "mock_response": "new"}
     router.apply(ChangeSet(upsert=[Deployment(model_name="new", litellm_params=added)]))
-    with pytest.raises(litellm.BadRequestError, match="ratetree: model 'new' was added to the Router after attach"):
+    with pytest.raises(
+        litellm.BadRequestError, match="ratetree: model 'new' was added to the Router after attach"
+    ):
         asyncio.run(router.acompletion(model="new", messages=MESSAGES))

@@ -15,6 +15,7 @@ from ratetree.config.values import PARAMS_ONLY, ROUTING_KEYS, non_routing_keys
 from ratetree.core.build import Tree
 from ratetree.core.explain import Explanation
 from ratetree.core.specs import Deployment, Group, Limits, TreeSpec
+from ratetree.core.validate import show
 from ratetree.scheduler import Scheduler
 
 
@@ -39,7 +40,10 @@ def _lines(
     groups: Mapping[str, Group],
     deployments: Mapping[str, Deployment],
     prefix: str,
+    shown: set[str],
 ) -> Iterator[str]:
+    """The members of ``node``, drawn below it; a group already drawn (``shown``) gets one
+    line that refers back, so a group shared along many paths is drawn once."""
     for i, child in enumerate(node.children):
         last = i == len(node.children) - 1
         branch = "└── " if last else "├── "
@@ -51,9 +55,13 @@ def _lines(
             text = f"{child.name} [{group.strategy}]"
             text += f"  {on_ref}" if on_ref else ""
             text += f"  (group: {own})" if own else ""
+            if child.name in shown:
+                yield prefix + branch + text + "  [members as shown above]"
+                continue
+            shown.add(child.name)
             yield prefix + branch + text
             indent = prefix + ("    " if last else "│   ")
-            yield from _lines(child, group, groups, deployments, indent)
+            yield from _lines(child, group, groups, deployments, indent, shown)
         else:
             about = _describe(child.order, child.weight, deployments[child.name].limits)
             yield f"{prefix}{branch}{child.label or child.name}  {about}  [id {child.name}]"
@@ -61,16 +69,18 @@ def _lines(
 
 def render_tree(spec: TreeSpec) -> str:
     """Every root group with everything below it: strategy, order, weight and limits per
-    member (a reference's own limits beside its order, a group's shared limits after it)."""
+    member (a reference's own limits beside its order, a group's shared limits after it).
+    A group reached again is drawn as one line marked ``[members as shown above]``."""
     scheduler = Scheduler(spec, clock=VirtualClock(), rng=random.Random(0))
     groups = {g.name: g for g in spec.groups}
     deployments = {d.id: d for d in spec.deployments}
     out: list[str] = []
+    shown: set[str] = set()
     for name in root_groups(spec):
         group = groups[name]
         own = group.limits.describe()
         out.append(f"{name} [{group.strategy}]" + (f"  (group: {own})" if own else ""))
-        out.extend(_lines(scheduler.explain(name), group, groups, deployments, ""))
+        out.extend(_lines(scheduler.explain(name), group, groups, deployments, "", shown))
     for alias, target in spec.aliases.items():
         out.append(f"alias {alias} -> {target}" + (" (hidden)" if alias in spec.hidden else ""))
     wildcards = [group.name for _, group in Tree(spec).patterns]
@@ -87,18 +97,18 @@ def _reference_warnings(config: ConfigFile, spec: TreeSpec) -> Iterator[str]:
         target = spec.aliases.get(model, model) if isinstance(model, str) else None
         if target == group or target not in names or "*" in model:
             continue  # a deployment of a model no group is named after, or a wildcard
-        where = f"{config.where(f'model_list[{index}]')}: model_list[{index}] ({group!r})"
+        where = f"{config.where(f'model_list[{index}]')}: model_list[{index}] ({show(group)})"
         extra = non_routing_keys(entry)
         if extra:
             yield (
-                f"{where}: model {model!r} names group {target!r}, but the entry also sets "
-                f"{', '.join(extra)}, so it is a deployment calling model {model!r} (as "
+                f"{where}: model {show(model)} names group {show(target)}, but the entry also sets "
+                f"{', '.join(extra)}, so it is a deployment calling model {show(model)} (as "
                 f"LiteLLM reads it); to make it a reference to the group, keep only "
                 f"{', '.join(sorted(ROUTING_KEYS))}"
             )
         elif model in spec.aliases:
             yield (
-                f"{where}: model {model!r} is an alias of group {target!r}, so this entry "
+                f"{where}: model {show(model)} is an alias of group {show(target)}, so this entry "
                 f"is a reference to that group, not a deployment"
             )
 
@@ -144,10 +154,10 @@ def _hidden_alias_warnings(spec: TreeSpec) -> Iterator[str]:
         target = spec.aliases[alias]
         if target not in included and target not in visible:
             yield (
-                f"model_group_alias[{alias!r}]: hidden alias of {target!r}, and no other "
-                f"group or visible alias reaches {target!r}: its "
+                f"model_group_alias[{show(alias)}]: hidden alias of {show(target)}, and no other "
+                f"group or visible alias reaches {show(target)}: its "
                 f"{members[target]} member(s) are reachable only through the hidden "
-                f"alias or the bare model_name {target!r}"
+                f"alias or the bare model_name {show(target)}"
             )
 
 

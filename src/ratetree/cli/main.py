@@ -4,6 +4,7 @@ flatten a LiteLLM config before deploying it."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import sys
@@ -18,8 +19,8 @@ from ratetree.cli.config_file import SECTION, ConfigFile, read_config
 from ratetree.cli.flatten import flat_model_list, flatten_warnings
 from ratetree.cli.report import as_csv, as_json, check_plot, plot, table
 from ratetree.cli.simulate import (
+    MAX_SPAN,
     Arrival,
-    TraceError,
     poisson_arrivals,
     read_trace,
     simulate,
@@ -27,7 +28,8 @@ from ratetree.cli.simulate import (
 )
 from ratetree.clocks import VirtualClock
 from ratetree.core.build import Tree
-from ratetree.errors import ConfigError, UnknownGroup
+from ratetree.core.validate import clip, show
+from ratetree.errors import ConfigError, RatetreeError
 from ratetree.scheduler import Scheduler
 
 OK, INVALID, USAGE = 0, 1, 2
@@ -40,12 +42,14 @@ exit status:
   0  success (check: the config is valid; warnings do not change this)
   1  the config is invalid: bad YAML, or a ConfigError (the message says where)
   2  usage error: bad arguments, a file that cannot be read, an unknown group,
-     a bad trace file, a token count no path can hold, or a --plot FILE that
-     cannot be written (no matplotlib, not .png/.svg/.pdf, no such folder)
+     a bad trace file, a token count no path can hold, a simulated span over the
+     limit, or a --plot FILE that cannot be written (no matplotlib, not
+     .png/.svg/.pdf, no such folder)
+Any other failure is a bug in ratetree and prints a traceback.
 """
 
 
-class _Usage(Exception):
+class _Usage(RatetreeError):
     """A usage error found after parsing; the CLI prints it and exits with status 2."""
 
 
@@ -55,17 +59,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _number(minimum: float, strict: bool) -> Callable[[str], float]:
-    """An argparse ``type=`` for a finite number above (``strict``) or at ``minimum``."""
+def _number(minimum: float, strict: bool, maximum: float = math.inf) -> Callable[[str], float]:
+    """An argparse ``type=`` for a finite number above (``strict``) or at ``minimum``,
+    and at most ``maximum``."""
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"{show(text)} is not a number") from None
         if not value < float("inf") or value < minimum or (strict and value == minimum):
             bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {bound}")
+            raise argparse.ArgumentTypeError(f"{show(text)} must be a finite number {bound}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{show(text)} must be at most {maximum:g}")
         return value
 
     return parse
@@ -129,9 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--duration",
-        type=_number(0, True),
+        type=_number(0, True, MAX_SPAN),
         metavar="S",
-        help="seconds of traffic (default 300, or the whole trace)",
+        help=f"seconds of traffic (default 300, or the whole trace; at most {MAX_SPAN:g})",
     )
     sim.add_argument(
         "--tokens",
@@ -175,7 +182,7 @@ def _known(scheduler: Scheduler, config: ConfigFile, groups: Sequence[str]) -> N
         if tree.lookup(group) is None:
             aliases = f"; aliases: {', '.join(spec.aliases)}" if spec.aliases else ""
             raise _Usage(
-                f"unknown group {group!r} in {config.name} "
+                f"unknown group {show(group)} in {config.name} "
                 f"(groups: {', '.join(scheduler.groups)}{aliases})"
             )
 
@@ -332,17 +339,24 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         _silence(out)
         return OK
     except ConfigError as error:
-        print(f"ratetree {args.command}: {error}", file=err)
+        _report(args.command, str(error), err)
         return INVALID
-    except (_Usage, TraceError, UnknownGroup) as error:
-        print(f"ratetree {args.command}: {error}", file=err)
+    except RatetreeError as error:  # _Usage, TraceError, UnknownGroup, InvalidRequest
+        _report(args.command, str(error), err)
         return USAGE
     except OSError as error:
-        print(f"ratetree {args.command}: cannot open {error.filename}: {error.strerror}", file=err)
-        return USAGE
-    except ValueError as error:  # a token count no path can hold
-        print(f"ratetree {args.command}: {error}", file=err)
+        _report(args.command, f"cannot open {error.filename}: {error.strerror}", err)
         return USAGE
     except KeyboardInterrupt:
         print(f"ratetree {args.command}: interrupted", file=err)
         return 130  # what a shell reports for a process ended by SIGINT
+
+
+#: The longest error line printed; values in messages are cut much shorter already.
+LONGEST_ERROR = 1000
+
+
+def _report(command: str, message: str, err: TextIO) -> None:
+    """Print an expected error as one line. Anything ratetree did not raise on purpose is a
+    bug and is not caught, so it shows its traceback."""
+    print(clip(f"ratetree {command}: {' '.join(message.splitlines())}", LONGEST_ERROR), file=err)

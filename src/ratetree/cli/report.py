@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ratetree.cli.simulate import GroupRow, Result
+from ratetree.errors import InvalidRequest
 
 if TYPE_CHECKING:  # matplotlib is an optional extra, imported where a plot is drawn
     from matplotlib.figure import Figure
@@ -205,10 +206,10 @@ PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 def plot_format(path: str) -> str:
-    """The image format ``path`` names by its suffix. Raises ValueError for another."""
+    """The image format ``path`` names by its suffix. Raises InvalidRequest for another."""
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in PLOT_FORMATS:
-        raise ValueError(
+        raise InvalidRequest(
             f"--plot {path!r}: name a .png, .svg or .pdf file (the suffix picks the format)"
         )
     return suffix
@@ -216,7 +217,7 @@ def plot_format(path: str) -> str:
 
 def check_plot(path: str) -> None:
     """Fail fast, before a long run: matplotlib missing (ImportError), a suffix that is no
-    image format (ValueError), a folder that does not exist or a path that is a folder
+    image format (InvalidRequest), a folder that does not exist or a path that is a folder
     (OSError)."""
     plot_format(path)
     import matplotlib  # noqa: F401  # an optional extra; ImportError names it

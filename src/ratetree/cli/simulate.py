@@ -20,10 +20,14 @@ import attrs
 
 from ratetree.clocks import VirtualClock
 from ratetree.core.leases import Lease
-from ratetree.errors import NoCapacity, RatetreeError
+from ratetree.core.validate import show
+from ratetree.errors import InvalidRequest, NoCapacity, RatetreeError
 from ratetree.scheduler import Scheduler
 
 PROGRESS_EVERY = 4096  # arrivals between progress reports
+#: The longest span simulated (7 days): the report has a row per minute, so its size
+#: follows the span, not the requests. A trace stamped in Unix time would span decades.
+MAX_SPAN = 7 * 24 * 3600.0
 
 
 class TraceError(RatetreeError, ValueError):
@@ -63,9 +67,9 @@ def _number(text: str, what: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise TraceError(f"{where}: {what} {text!r} is not a number") from None
+        raise TraceError(f"{where}: {what} {show(text)} is not a number") from None
     if not math.isfinite(value) or value < 0:
-        raise TraceError(f"{where}: {what} {text!r} must be a finite number >= 0")
+        raise TraceError(f"{where}: {what} {show(text)} must be a finite number >= 0")
     return value
 
 
@@ -84,7 +88,7 @@ def read_trace(lines: Iterable[str], name: str, tokens: float) -> list[Arrival]:
             except ValueError:
                 continue  # a header
         if len(row) not in (2, 3) or not row[1].strip():
-            raise TraceError(f"{where}: expected time,group[,tokens], got {','.join(row)!r}")
+            raise TraceError(f"{where}: expected time,group[,tokens], got {show(','.join(row))}")
         size = _number(row[2], "tokens", where) if len(row) == 3 and row[2].strip() else tokens
         out.append(Arrival(_number(row[0], "time", where), row[1].strip(), size))
     out.sort(key=lambda a: a.time)
@@ -178,13 +182,15 @@ def simulate(
     An admitted request holds its lease for ``latency`` seconds, then releases it with
     the tokens it reserved. A refused request is counted with its ``retry_after`` and
     dropped. ``progress`` is called with the virtual time now and then. Raises
-    UnknownGroup for an arrival to an unknown group and ValueError for a token count no
-    path can hold.
+    UnknownGroup for an arrival to an unknown group, and InvalidRequest for a token count
+    no path can hold or a ``duration`` or arrival past MAX_SPAN seconds.
     """
+    _check_span(duration, "duration")
     start = clock()
     tally = _Tally()
     pending: list[tuple[float, int, Lease]] = []  # (release time, tie-break, lease)
     for seq, arrival in enumerate(arrivals):
+        _check_span(arrival.time, "an arrival at")
         while pending and pending[0][0] <= arrival.time:
             _release(clock, start, heapq.heappop(pending))
         clock.advance(max(0.0, start + arrival.time - clock()))
@@ -211,6 +217,14 @@ def simulate(
     while pending:
         _release(clock, start, heapq.heappop(pending))
     return _result(scheduler, tally, duration)
+
+
+def _check_span(seconds: float, what: str) -> None:
+    if not seconds <= MAX_SPAN:
+        raise InvalidRequest(
+            f"{what} {seconds:g} s is past the longest span simulated, "
+            f"{MAX_SPAN:g} s (7 days); trace times are seconds from the start, not Unix time"
+        )
 
 
 def _release(clock: VirtualClock, start: float, item: tuple[float, int, Lease]) -> None:

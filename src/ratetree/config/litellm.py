@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ratetree.config.expansion import Expansion, plain
 from ratetree.config.values import (
     entry_value,
     from_environment,
@@ -39,7 +40,7 @@ from ratetree.core.specs import (
     check_order,
     check_weight,
 )
-from ratetree.core.validate import show
+from ratetree.core.validate import clip, show
 from ratetree.errors import ConfigError
 
 __all__ = ["load_litellm"]
@@ -111,7 +112,7 @@ def _parse_entry(index: int, raw: object, environ: Mapping[str, str]) -> _Entry:
     name = raw.get("model_name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}: model_name {show(name)} must be a non-empty string")
-    where = f"{where} (model_name {name!r})"
+    where = f"{where} (model_name {show(name)})"
     params = raw.get("litellm_params")
     if not isinstance(params, Mapping):
         raise ConfigError(f"{where}: litellm_params {show(params)} must be a mapping")
@@ -185,7 +186,7 @@ def _parse_aliases(
         if not isinstance(alias, str) or not alias:
             raise ConfigError(f"{where}: an alias must be a non-empty string")
         if alias in groups:
-            raise ConfigError(f"{where}: alias {alias!r} shadows group {alias!r}")
+            raise ConfigError(f"{where}: alias {show(alias)} shadows group {show(alias)}")
         target = value
         if isinstance(value, Mapping):
             unknown = sorted(map(show, set(value) - {"model", "hidden"}))
@@ -220,7 +221,7 @@ def _per_group(
         where = f"{what}[{show(name)}]"
         if not isinstance(name, str) or name not in groups:
             is_alias = isinstance(name, str) and name in aliases
-            hint = f"; it is an alias of {aliases[name]!r}" if is_alias else ""
+            hint = f"; it is an alias of {show(aliases[name])}" if is_alias else ""
             raise ConfigError(f"{where}: {show(name)} is not a model_name in model_list{hint}")
         yield name, where, value
 
@@ -257,39 +258,25 @@ def _parse_group_limits(
     return result
 
 
-def _plain(value: object, inside: tuple[int, ...] = ()) -> object:
-    """``value`` as JSON-ready data with string keys, so any entry can be hashed and compared."""
-    if isinstance(value, (Mapping, list, tuple)):
-        if id(value) in inside:
-            raise ConfigError("contains itself")
-        inside = (*inside, id(value))
-        if isinstance(value, Mapping):
-            return {
-                k if isinstance(k, str) else f"<{type(k).__name__}>{show(k)}": _plain(v, inside)
-                for k, v in value.items()
-            }
-        return [_plain(v, inside) for v in value]
-    if value is None or isinstance(value, (str, int, float)):
-        return value
-    return str(value)  # what json.dumps(default=str) would do
-
-
-def _fingerprint(entry: _Entry) -> tuple[str, str]:
+def _fingerprint(entry: _Entry, expansion: Expansion) -> tuple[str, str]:
     """Return (content digest for a generated id, definition for comparing shared ids).
 
     The definition leaves out ``order``: it ranks a member in one group, so the same
-    deployment may carry different orders in different groups.
+    deployment may carry different orders in different groups. Raises ConfigError for an
+    entry that cannot be serialised or that shared values would expand too far.
     """
 
     def without_order(mapping: Mapping[object, object]) -> dict[object, object]:
         return {k: v for k, v in mapping.items() if k != "order"}
 
+    parts = [entry.group, entry.params, entry.info]
     try:
-        content = json.dumps(_plain([entry.group, entry.params, entry.info]), sort_keys=True)
+        expansion.add(parts)
+        content = json.dumps(plain(parts), sort_keys=True)
         definition = json.dumps(
-            _plain([without_order(entry.params), without_order(entry.info)]), sort_keys=True
+            plain([without_order(entry.params), without_order(entry.info)]), sort_keys=True
         )
-    except ValueError as err:  # a container holding itself, an int too long to print
+    except (ConfigError, ValueError) as err:  # expands too far, an int too long to print
         raise ConfigError(f"{entry.where}: the entry cannot be serialised ({err})") from None
     return hashlib.sha256(content.encode()).hexdigest()[:16], definition
 
@@ -308,6 +295,7 @@ class _Builder:
         self.edges: dict[str, list[tuple[str, _Entry]]] = {name: [] for name in groups}
         # (group, "group" or "deployment", target) -> the entry that added that member
         self.member_entries: dict[tuple[str, str, str], _Entry] = {}
+        self.expansion = Expansion()
 
     def reference_target(self, entry: _Entry) -> str | None:
         """The group ``entry`` refers to, or None when it is a deployment."""
@@ -341,14 +329,14 @@ class _Builder:
         other = self.member_entries.setdefault(key, entry)
         if other is not entry:
             raise ConfigError(
-                f"{entry.where}: {key[1]} {member.target!r} is already a member of this group "
+                f"{entry.where}: {key[1]} {show(member.target)} is already a member of this group "
                 f"through model_list[{other.index}]"
             )
         self.members[entry.group].append(member)
 
     def add_deployment(self, entry: _Entry, weight: float | None) -> str:
         limits = _entry_limits(entry)
-        digest, definition = _fingerprint(entry)
+        digest, definition = _fingerprint(entry, self.expansion)
         explicit = entry.info.get("id")
         if explicit is None:
             # Identical entries are allowed (LiteLLM treats them as separate deployments):
@@ -369,12 +357,12 @@ class _Builder:
             other_definition, other_explicit, other = owner
             if explicit is None or not other_explicit:  # a model_info.id equal to a hash
                 raise ConfigError(
-                    f"{entry.where}: deployment id {deployment_id!r} is also the id of "
+                    f"{entry.where}: deployment id {show(deployment_id)} is also the id of "
                     f"{other.where}"
                 )
             if other_definition != definition:
                 raise ConfigError(
-                    f"{entry.where}: deployment id {deployment_id!r} is also used by "
+                    f"{entry.where}: deployment id {show(deployment_id)} is also used by "
                     f"{other.where} with a different definition"
                 )
             return deployment_id  # one deployment shared by several groups
@@ -395,7 +383,8 @@ class _Builder:
         if cycle:
             entry = next(e for t, e in self.edges[cycle[-2]] if t == cycle[-1])
             raise ConfigError(
-                f"{entry.where}: reference to {entry.model!r} closes a cycle: {' -> '.join(cycle)}"
+                f"{entry.where}: reference to {show(entry.model)} closes a cycle: "
+                f"{clip(' -> '.join(cycle))}"
             )
 
 

@@ -36,7 +36,9 @@ class Bucket:
         self.rate = rate
         self.capacity = rate.amount
         self.period = rate.period
-        self.interval = rate.period / rate.amount
+        # A zero rate (LiteLLM's ``rpm: 0``) holds nothing: any unit exceeds its capacity,
+        # so ready_at never divides; a finite interval keeps zero-unit arithmetic finite.
+        self.interval = rate.period / rate.amount if rate.amount else rate.period
         self.full_at = -NEVER  # starts full
 
     def ready_at(self, units: float) -> float:

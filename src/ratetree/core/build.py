@@ -7,15 +7,29 @@ import re
 from collections.abc import Mapping
 
 from ratetree.core.buckets import NEVER
-from ratetree.core.gates import DeploymentState, GroupState, Reference
-from ratetree.core.graph import find_cycle, resolve_aliases
+from ratetree.core.gates import DeploymentState, GroupState, Reference, Wakeups
+from ratetree.core.graph import check_depth, find_cycle, resolve_aliases
 from ratetree.core.specs import Deployment, Group, Limits, Member, TreeSpec
 from ratetree.core.strategies.base import tier_class as tier_class_for
-from ratetree.errors import ConfigError
+from ratetree.core.validate import show
+from ratetree.errors import ConfigError, SpecTypeError
 
 # Weight keys in the order LiteLLM's simple-shuffle looks for them; "count" (one per
 # deployment) stands for "uniform" so that a group member weighs as much as it holds.
 WEIGHT_KEYS = ("weight", "rpm", "tpm")
+#: Weights and per-minute rates are capped here before strategies add them up, so no sum
+#: overflows to infinity (two weights of 1e308 did); far above any real limit.
+KEY_MAX = 1e100
+
+
+def _capped(value: float | None) -> float | None:
+    return None if value is None else min(value, KEY_MAX)
+
+
+def _key_sum(member_keys: list[dict[str, float | None]], key: str) -> float | None:
+    """The members' ``key`` added up (None if no member has it), capped at KEY_MAX."""
+    values = [min(v, KEY_MAX) for mk in member_keys if (v := mk[key]) is not None]
+    return min(sum(values), KEY_MAX) if values else None
 
 
 def wildcard_regex(pattern: str) -> str:
@@ -42,6 +56,8 @@ class Tree:
     __slots__ = ("aliases", "deployments", "edges", "groups", "patterns", "spec")
 
     def __init__(self, spec: TreeSpec) -> None:
+        if not isinstance(spec, TreeSpec):
+            raise SpecTypeError(f"spec {show(spec)} must be a TreeSpec (got {type(spec).__name__})")
         self.spec = spec
         self.deployments: dict[str, DeploymentState] = {}
         self.groups: dict[str, GroupState] = {}
@@ -52,6 +68,13 @@ class Tree:
         self.patterns: tuple[tuple[re.Pattern[str], GroupState], ...] = tuple(
             (re.compile(wildcard_regex(name)), self.groups[name]) for name in wildcards
         )
+        # Every gate starts open, as its buckets start full, except behind a zero rate
+        # (LiteLLM's ``rpm: 0``), which never admits a request: close those now. Their
+        # moment is NEVER, so no wake-up is filed and the Wakeups can be thrown away.
+        wake = Wakeups()
+        for gate in (*self.deployments.values(), *self.edges, *self.groups.values()):
+            if any(not b.capacity for b in gate.req):
+                wake.refresh(gate, -NEVER)
 
     def lookup(self, name: str) -> GroupState | None:
         """The group a request for ``name`` goes to: a group of that name, else the group
@@ -74,25 +97,25 @@ class Tree:
 def _fail_unknown(group: Group, index: int, member: Member) -> ConfigError:
     kind = "deployment" if member.deployment is not None else "group"
     return ConfigError(
-        f"group {group.name!r} member {index} refers to unknown {kind} {member.target!r}"
+        f"group {show(group.name)} member {index} refers to unknown {kind} {show(member.target)}"
     )
 
 
 def _per_minute(limits: Limits, kind: str) -> float | None:
     rates = limits.rpm if kind == "rpm" else limits.tpm
-    return min(r.per_minute for r in rates) if rates else None
+    return _capped(min(r.per_minute for r in rates)) if rates else None
 
 
 def _check_spec(spec: TreeSpec, aliases: Mapping[str, str]) -> dict[str, list[str]]:
     seen_deployments: set[str] = set()
     for d in spec.deployments:
         if d.id in seen_deployments:
-            raise ConfigError(f"deployment id {d.id!r} is defined twice")
+            raise ConfigError(f"deployment id {show(d.id)} is defined twice")
         seen_deployments.add(d.id)
     group_names: set[str] = set()
     for g in spec.groups:
         if g.name in group_names:
-            raise ConfigError(f"group {g.name!r} is defined twice")
+            raise ConfigError(f"group {show(g.name)} is defined twice")
         group_names.add(g.name)
     children: dict[str, list[str]] = {}
     for g in spec.groups:
@@ -109,6 +132,7 @@ def _check_spec(spec: TreeSpec, aliases: Mapping[str, str]) -> dict[str, list[st
     cycle = find_cycle(children)
     if cycle:
         raise ConfigError(f"group cycle: {' -> '.join(cycle)}")
+    check_depth(children)
     return children
 
 
@@ -146,7 +170,7 @@ Keys = dict[str, float | None]
 def _deployment_keys(deployment: Deployment) -> Keys:
     """What a deployment weighs by each weight key (None where it lacks the key)."""
     return {
-        "weight": deployment.weight,
+        "weight": _capped(deployment.weight),
         "rpm": _per_minute(deployment.limits, "rpm"),
         "tpm": _per_minute(deployment.limits, "tpm"),
         "count": 1.0,
@@ -158,7 +182,7 @@ def _member_keys(member: Member, target: Keys) -> Keys:
     limits."""
     keys = dict(target)
     if member.weight is not None:
-        keys["weight"] = member.weight
+        keys["weight"] = _capped(member.weight)
     for kind in ("rpm", "tpm"):
         own = _per_minute(member.limits, kind)
         if own is not None:
@@ -168,14 +192,7 @@ def _member_keys(member: Member, target: Keys) -> Keys:
 
 def _group_keys(member_keys: list[Keys]) -> Keys:
     """A group weighs the sum of its members, per key (None when no member has it)."""
-    return {
-        k: (
-            sum(mk[k] or 0.0 for mk in member_keys)
-            if any(mk[k] is not None for mk in member_keys)
-            else None
-        )
-        for k in (*WEIGHT_KEYS, "count")
-    }
+    return {k: _key_sum(member_keys, k) for k in (*WEIGHT_KEYS, "count")}
 
 
 def _references(tree: Tree, group: Group, state: GroupState) -> list[Reference]:

@@ -83,13 +83,20 @@ def take_snapshot(tree: Tree, now: float) -> Snapshot:
     )
 
 
-@attrs.frozen
+# Hashes are cached: a group shared by many parents appears as one shared object under
+# each of them, and an uncached hash would walk it once per path.
+@attrs.frozen(cache_hash=True)
 class Explanation:
     """One node as a request would meet it. ``admits`` says whether some path through it
     admits the request now; ``reasons`` say what holds its own gate (and the reference
     leading to it) back; ``role`` is where selection stands with it:
     ``"candidate"`` (in the tier selection would use), ``"blocked"``, or
-    ``"not reached"`` (a later tier while an earlier one admits)."""
+    ``"not reached"`` (a later tier while an earlier one admits).
+
+    A group reached along several paths has one ``children`` tuple shared by every place
+    it appears, so an explanation is as large as the tree's nodes and references, not its
+    paths; ``str()`` lists a shared group's members once and refers back to them after.
+    """
 
     name: str
     kind: Literal["group", "deployment"]
@@ -109,16 +116,37 @@ class Explanation:
             return ()
         if self.kind == "deployment":
             return (self.name,)
-        out: list[str] = []
-        for child in self.children:
-            if child.role == "candidate":
-                out.extend(d for d in child.candidates if d not in out)
+        out: dict[str, None] = {}
+        seen: set[int] = set()
+        stack = [iter(self.children)]
+        while stack:  # depth first, each shared explanation once
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+            elif child.role == "candidate" and child.admits and id(child) not in seen:
+                seen.add(id(child))
+                if child.kind == "deployment":
+                    out[child.name] = None
+                else:
+                    stack.append(iter(child.children))
         return tuple(out)
 
     def __str__(self) -> str:
-        return "\n".join(self._lines(0))
+        lines: list[str] = []
+        shown: set[int] = set()
+        stack: list[tuple[Explanation, int]] = [(self, 0)]
+        while stack:
+            node, depth = stack.pop()
+            line = "  " * depth + node._line()
+            if node.children and id(node.children) in shown:
+                lines.append(line + " [members as shown above]")
+                continue
+            lines.append(line)
+            shown.add(id(node.children))
+            stack.extend((child, depth + 1) for child in reversed(node.children))
+        return "\n".join(lines)
 
-    def _lines(self, depth: int) -> list[str]:
+    def _line(self) -> str:
         bits = [self.name if self.label is None else f"{self.name} ({self.label})"]
         if self.strategy:
             bits.append(f"[{self.strategy}]")
@@ -129,10 +157,7 @@ class Explanation:
         bits.append(f"- {self.role}")
         if self.reasons:
             bits.append(f"({'; '.join(self.reasons)})")
-        lines = ["  " * depth + " ".join(bits)]
-        for child in self.children:
-            lines.extend(child._lines(depth + 1))
-        return lines
+        return " ".join(bits)
 
 
 def _reasons(gate: Gate, tokens: float, now: float, horizon: float, where: str) -> list[str]:
@@ -176,13 +201,32 @@ def explain_group(
             memo[key] = ok
         return memo[key]
 
+    # The members of a group as explained under it, by (group, whether selection stops
+    # there): shared by every place the group appears, so each is built once.
+    members: dict[tuple[int, bool], tuple[Explanation, ...]] = {}
+
+    def members_of(node: GroupState, stopped: bool) -> tuple[Explanation, ...]:
+        key = (id(node), stopped)
+        if key not in members:
+            children: list[Explanation] = []
+            for tier in node.tiers:
+                child_role = "not reached" if stopped else "candidate"
+                for e in tier.edges:
+                    children.append(visit(e.child, e, child_role))
+                stopped = stopped or any(
+                    not _reasons(e, tokens, now, horizon, "") and admits(e.child)
+                    for e in tier.edges
+                )
+            members[key] = tuple(children)
+        return members[key]
+
     def visit(node: GroupState | DeploymentState, edge: Reference | None, role: str) -> Explanation:
         reasons = [] if edge is None else _reasons(edge, tokens, now, horizon, "reference: ")
         reasons += _reasons(node, tokens, now, horizon, "")
         ok = not reasons and admits(node)
         if edge is not None and role == "candidate" and not ok:
             role = "blocked"
-        children: list[Explanation] = []
+        children: tuple[Explanation, ...] = ()
         strategy = None
         if isinstance(node, GroupState):
             strategy = node.spec.strategy
@@ -192,14 +236,7 @@ def explain_group(
             stopped = role == "not reached" or bool(reasons)
             if not reasons and not ok:
                 reasons.append("no member can admit")
-            for tier in node.tiers:
-                child_role = "not reached" if stopped else "candidate"
-                for e in tier.edges:
-                    children.append(visit(e.child, e, child_role))
-                stopped = stopped or any(
-                    not _reasons(e, tokens, now, horizon, "") and admits(e.child)
-                    for e in tier.edges
-                )
+            children = members_of(node, stopped)
         return Explanation(
             name=node.name,
             kind="group" if isinstance(node, GroupState) else "deployment",
@@ -210,7 +247,7 @@ def explain_group(
             weight=None if edge is None else edge.weight,
             strategy=strategy,
             label=node.spec.label if isinstance(node, DeploymentState) else None,
-            children=tuple(children),
+            children=children,
         )
 
     result = visit(root, None, "requested")

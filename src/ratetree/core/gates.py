@@ -298,43 +298,59 @@ class Wakeups:
 
     def refresh(self, item: Gate, horizon: float) -> None:
         """Recompute ``item.is_open`` and ``item.earliest_open``, and push a change up to
-        its parents."""
-        ready = item.ready_at(0)
-        held = item.in_flight >= item.max_parallel
-        own_ok = not held and ready <= horizon
-        if ready > horizon and ready != NEVER and item.wake_at != ready:
-            item.wake_at = ready
-            self._seq += 1
-            heapq.heappush(self.heap, (ready, self._seq, item))
-        own_until = NEVER if held else ready
-        if isinstance(item, Reference):
-            child = item.child
-            now_open = own_ok and child.is_open
-            earliest_open = -NEVER if now_open else max(own_until, child.earliest_open)
-            parent = item.parent
-            if now_open != item.is_open:
+        its parents, depth first in the order of ``parents``. A loop with its own stack
+        rather than recursion, so no depth of references can exhaust Python's stack in
+        the middle of a commit."""
+        stack: list[Gate] | None = None  # made only when a node has several parents
+        while True:
+            ready = item.ready_at(0)
+            held = item.in_flight >= item.max_parallel
+            own_ok = not held and ready <= horizon
+            if ready > horizon and ready != NEVER and item.wake_at != ready:
+                item.wake_at = ready
+                self._seq += 1
+                heapq.heappush(self.heap, (ready, self._seq, item))
+            own_until = NEVER if held else ready
+            if isinstance(item, Reference):
+                child = item.child
+                now_open = own_ok and child.is_open
+                earliest_open = -NEVER if now_open else max(own_until, child.earliest_open)
+                parent = item.parent
+                if now_open != item.is_open:
+                    item.is_open = now_open
+                    if now_open:
+                        item.tier.add(item)
+                        parent.open_edges += 1
+                    else:
+                        item.tier.remove(item)
+                        parent.open_edges -= 1
+                elif earliest_open == item.earliest_open:
+                    if not stack:
+                        return
+                    item = stack.pop()
+                    continue
+                if earliest_open != item.earliest_open:
+                    item.earliest_open = earliest_open
+                    parent.file_earliest_open(item)
+                item = parent
+                continue
+            if isinstance(item, GroupState):
+                now_open = own_ok and item.open_edges > 0
+                earliest_open = -NEVER if now_open else max(own_until, item.best_earliest_open())
+            else:
+                now_open = own_ok
+                earliest_open = -NEVER if now_open else own_until
+            if now_open != item.is_open or earliest_open != item.earliest_open:
                 item.is_open = now_open
-                if now_open:
-                    item.tier.add(item)
-                    parent.open_edges += 1
-                else:
-                    item.tier.remove(item)
-                    parent.open_edges -= 1
-            elif earliest_open == item.earliest_open:
-                return
-            if earliest_open != item.earliest_open:
                 item.earliest_open = earliest_open
-                parent.file_earliest_open(item)
-            self.refresh(parent, horizon)
-            return
-        if isinstance(item, GroupState):
-            now_open = own_ok and item.open_edges > 0
-            earliest_open = -NEVER if now_open else max(own_until, item.best_earliest_open())
-        else:
-            now_open = own_ok
-            earliest_open = -NEVER if now_open else own_until
-        if now_open != item.is_open or earliest_open != item.earliest_open:
-            item.is_open = now_open
-            item.earliest_open = earliest_open
-            for edge in cast(Node, item).parents:  # a reference returned above
-                self.refresh(edge, horizon)
+                parents = cast(Node, item).parents  # a reference was handled above
+                if len(parents) == 1:
+                    item = parents[0]
+                    continue
+                if parents:
+                    if stack is None:
+                        stack = []
+                    stack.extend(reversed(parents))
+            if not stack:
+                return
+            item = stack.pop()

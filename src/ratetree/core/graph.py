@@ -4,27 +4,64 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+from ratetree.core.validate import clip, show
 from ratetree.errors import ConfigError
+
+#: The most groups one chain of references may pass through, root group included. Deeper
+#: trees are refused at load, so no walk of the tree can run out of stack.
+MAX_DEPTH = 100
 
 
 def resolve_aliases(aliases: Mapping[str, str], groups: Collection[str]) -> dict[str, str]:
-    """Map every alias to the group it finally names. Raises ConfigError for an alias that
-    shadows a group, leads nowhere, or goes round in a cycle."""
+    """Map every alias to the group it finally names, in time linear in the aliases.
+    Raises ConfigError for an alias that shadows a group, leads nowhere, or goes round
+    in a cycle."""
     resolved: dict[str, str] = {}
     for alias in aliases:
         if alias in groups:
-            raise ConfigError(f"alias {alias!r} shadows group {alias!r}")
-        chain = [alias]
-        while chain[-1] in aliases:
-            target = aliases[chain[-1]]
-            if target in chain:
-                cycle = " -> ".join([*chain[chain.index(target) :], target])
-                raise ConfigError(f"alias {alias!r} is part of a cycle: {cycle}")
-            chain.append(target)
-        if chain[-1] not in groups:
-            raise ConfigError(f"alias {alias!r} leads to {chain[-1]!r}, which is no group")
-        resolved[alias] = chain[-1]
-    return resolved
+            raise ConfigError(f"alias {show(alias)} shadows group {show(alias)}")
+        # Follow the chain until a group or an alias already resolved; every alias on the
+        # way then resolves to the same end, so each alias is walked once in all.
+        chain: list[str] = []
+        on_chain: set[str] = set()
+        name = alias
+        while name in aliases and name not in resolved:
+            if name in on_chain:
+                cycle = " -> ".join([*chain[chain.index(name) :], name])
+                raise ConfigError(f"alias {show(alias)} is part of a cycle: {clip(cycle)}")
+            chain.append(name)
+            on_chain.add(name)
+            name = aliases[name]
+        end = resolved.get(name, name)
+        if end not in groups:
+            raise ConfigError(f"alias {show(alias)} leads to {show(end)}, which is no group")
+        for link in chain:
+            resolved[link] = end
+    return {alias: resolved[alias] for alias in aliases}
+
+
+def check_depth(children: Mapping[str, list[str]]) -> None:
+    """Raise ConfigError if a chain of group references (acyclic: see :func:`find_cycle`)
+    passes through more than MAX_DEPTH groups."""
+    depth: dict[str, int] = {}  # groups in the longest chain starting at each group
+    for root in children:
+        stack = [root]
+        while stack:
+            name = stack[-1]
+            if name in depth:
+                stack.pop()
+                continue
+            pending = [c for c in children.get(name, ()) if c not in depth]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            depth[name] = 1 + max((depth[c] for c in children.get(name, ())), default=0)
+            if depth[name] > MAX_DEPTH:
+                raise ConfigError(
+                    f"group {show(name)} starts a chain of more than {MAX_DEPTH} nested "
+                    f"groups; the limit is {MAX_DEPTH} levels"
+                )
 
 
 def find_cycle(children: Mapping[str, list[str]]) -> list[str] | None:

@@ -76,7 +76,7 @@ def _search(
     exclude: frozenset[str] = frozenset(),
 ) -> list[Gate] | None:
     path: list[Gate] = [root]
-    return path if _descend(root, tokens, now, horizon, rng, path, exclude) else None
+    return path if _descend(root, tokens, now, horizon, rng, path, exclude, set()) else None
 
 
 def _descend(
@@ -87,7 +87,14 @@ def _descend(
     rng: random.Random,
     path: list[Gate],
     exclude: frozenset[str],
+    failed: set[int],
 ) -> bool:
+    """Whether some path below ``group`` admits the request; appends it to ``path``.
+
+    ``failed`` holds the ids of groups already found to admit nothing for this request:
+    whether a group can admit depends only on what lies below it, so a group shared by
+    many parents (stacked diamonds have 2**depth paths) is searched once per request.
+    """
     if tokens and group.tok and not group.fits(tokens, horizon):
         return False
     for tier in group.tiers:
@@ -96,7 +103,7 @@ def _descend(
         passed: list[Reference] = []
         edge = tier.pick(rng, now)
         while edge is not None:
-            if _enter(edge, tokens, now, horizon, rng, path, exclude):
+            if _enter(edge, tokens, now, horizon, rng, path, exclude, failed):
                 break
             tier.remove(edge)
             passed.append(edge)
@@ -117,19 +124,23 @@ def _enter(
     rng: random.Random,
     path: list[Gate],
     exclude: frozenset[str],
+    failed: set[int],
 ) -> bool:
     if tokens and edge.tok and not edge.fits(tokens, horizon):
         return False
     child = edge.child
     if exclude and isinstance(child, DeploymentState) and child.name in exclude:
         return False
+    if id(child) in failed:
+        return False
     mark = len(path)
     if edge.limited:
         path.append(edge)
     path.append(child)
     if isinstance(child, GroupState):
-        if _descend(child, tokens, now, horizon, rng, path, exclude):
+        if _descend(child, tokens, now, horizon, rng, path, exclude, failed):
             return True
+        failed.add(id(child))
     elif not tokens or not child.tok or child.fits(tokens, horizon):
         return True
     del path[mark:]

@@ -15,28 +15,12 @@ import attrs
 
 from ratetree.core.strategies import REGISTRY
 from ratetree.core.validate import show
-from ratetree.errors import ConfigError
+from ratetree.errors import ConfigError, SpecTypeError
 
 #: the strategy names a group may use: the keys of the strategy registry
 STRATEGIES: tuple[str, ...] = tuple(REGISTRY)
 #: A strategy's name: one of STRATEGIES (checked when a Group is made).
 Strategy = str
-
-
-@attrs.frozen
-class Rate:
-    """``amount`` units per ``period`` seconds: a token bucket of capacity ``amount``
-    that refills ``amount`` every ``period`` and starts full."""
-
-    amount: float
-    period: float
-
-    @property
-    def per_minute(self) -> float:
-        return self.amount * 60.0 / self.period
-
-    def __str__(self) -> str:
-        return f"{self.amount:g}/{self.period:g}s"
 
 
 def _is_number(value: object) -> bool:
@@ -51,21 +35,68 @@ def _as_float(value: object) -> float:
         return math.inf
 
 
+def _rate_number(value: object, what: str, *, positive: bool) -> float:
+    if not _is_number(value):
+        raise SpecTypeError(f"rate {what} {show(value)} must be a number")
+    number = _as_float(value)
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ConfigError(f"rate {what} {show(value)} must be a finite number {bound}")
+    return number
+
+
+def _amount(value: object) -> float:
+    return _rate_number(value, "amount", positive=False)
+
+
+def _period(value: object) -> float:
+    return _rate_number(value, "period", positive=True)
+
+
+@attrs.frozen
+class Rate:
+    """``amount`` units per ``period`` seconds: a token bucket of capacity ``amount``
+    that refills ``amount`` every ``period`` and starts full.
+
+    ``amount`` is a finite number >= 0 (0: the bucket admits nothing that needs a unit of
+    it, as LiteLLM reads ``rpm: 0``); ``period`` a finite number > 0. Raises ConfigError
+    for other values and SpecTypeError for a non-number.
+    """
+
+    amount: float = attrs.field(converter=_amount)
+    period: float = attrs.field(converter=_period)
+
+    @property
+    def per_minute(self) -> float:
+        return self.amount * 60.0 / self.period
+
+    def __str__(self) -> str:
+        return f"{self.amount:g}/{self.period:g}s"
+
+
+def _rate(amount: object, period: object, what: str, value: object) -> Rate:
+    try:
+        return Rate(_as_float(amount), _as_float(period))
+    except ConfigError as err:
+        raise ConfigError(f"{what} {show(value)}: {err}") from None
+
+
 def parse_rates(value: object, what: str) -> tuple[Rate, ...]:
     """Turn ``30``, ``"30/minute"`` or ``"5/second;100/minute"`` into rates.
 
-    A bare number means "per minute". Raises ConfigError naming ``what`` and the value.
+    A bare number means "per minute"; 0 means no capacity. Raises ConfigError naming
+    ``what`` and the value.
     """
     if value is None:
         return ()
-    if isinstance(value, tuple) and all(isinstance(r, Rate) for r in value):
-        return value
+    if isinstance(value, (tuple, list)) and all(isinstance(r, Rate) for r in value):
+        return tuple(value)
     if isinstance(value, Rate):
         return (value,)
     if _is_number(value):
         amount = _as_float(value)
-        if not math.isfinite(amount) or amount <= 0:
-            raise ConfigError(f"{what} {show(value)} must be a positive number")
+        if not math.isfinite(amount) or amount < 0:
+            raise ConfigError(f"{what} {show(value)} must be a finite number >= 0")
         return (Rate(amount, 60.0),)
     if isinstance(value, str):
         import limits as _limits  # here: the package imports asyncio, and rate strings are rare
@@ -76,12 +107,7 @@ def parse_rates(value: object, what: str) -> tuple[Rate, ...]:
             raise ConfigError(
                 f"{what} {show(value)} is not a number or a rate such as '30/minute'"
             ) from None
-        rates = []
-        for item in items:
-            if not 0 < item.amount < math.inf:
-                raise ConfigError(f"{what} {show(value)} must allow a positive amount")
-            rates.append(Rate(float(item.amount), float(item.get_expiry())))
-        return tuple(rates)
+        return tuple(_rate(item.amount, item.get_expiry(), what, value) for item in items)
     raise ConfigError(f"{what} {show(value)} is not a number or a rate string")
 
 
@@ -131,7 +157,7 @@ def check_order(value: object, what: str = "order") -> int | None:
 def _rpm_rates(value: object) -> tuple[Rate, ...]:
     rates = parse_rates(value, "rpm")
     for rate in rates:
-        if rate.amount < 1:
+        if 0 < rate.amount < 1:
             raise ConfigError(f"rpm {show(value)} has a bucket smaller than one request")
     return rates
 
@@ -175,6 +201,32 @@ def _nonempty_str(what: str) -> Any:
     return check
 
 
+def _is_limits(what: str) -> Any:
+    def check(_inst: object, _attr: object, value: object) -> None:
+        if not isinstance(value, Limits):
+            raise SpecTypeError(
+                f"{what} {show(value)} must be a Limits (got {type(value).__name__})"
+            )
+
+    return check
+
+
+def _optional_str(what: str) -> Any:
+    def check(_inst: object, _attr: object, value: object) -> None:
+        if value is not None and not isinstance(value, str):
+            raise SpecTypeError(f"{what} {show(value)} must be a string or None")
+
+    return check
+
+
+def _all_of(kind: type, items: Iterable[object], what: str) -> None:
+    for i, item in enumerate(items):
+        if not isinstance(item, kind):
+            raise SpecTypeError(
+                f"{what}[{i}] {show(item)} must be a {kind.__name__} (got {type(item).__name__})"
+            )
+
+
 @attrs.frozen
 class Deployment:
     """A leaf: one provider endpoint with its own limits. ``payload`` is opaque to ratetree
@@ -183,11 +235,11 @@ class Deployment:
     one per output token) the cost-based one."""
 
     id: str = attrs.field(validator=_nonempty_str("deployment id"))
-    limits: Limits = NO_LIMITS
+    limits: Limits = attrs.field(default=NO_LIMITS, validator=_is_limits("deployment limits"))
     weight: float | None = attrs.field(default=None, converter=check_weight)
     payload: Any = attrs.field(default=None, eq=False, hash=False)
     #: a human-readable name shown beside the id by ``explain`` (LiteLLM: the model string)
-    label: str | None = None
+    label: str | None = attrs.field(default=None, validator=_optional_str("deployment label"))
     cost: float | None = attrs.field(default=None, converter=check_cost)
 
 
@@ -204,17 +256,17 @@ class Member:
     group: str | None = None
     order: int | None = attrs.field(default=None, converter=check_order)
     weight: float | None = attrs.field(default=None, converter=check_weight)
-    limits: Limits = NO_LIMITS
+    limits: Limits = attrs.field(default=NO_LIMITS, validator=_is_limits("member limits"))
 
     def __attrs_post_init__(self) -> None:
         if (self.deployment is None) == (self.group is None):
             raise ConfigError(
                 f"a member names exactly one of deployment= or group=, "
-                f"got deployment={self.deployment!r}, group={self.group!r}"
+                f"got deployment={show(self.deployment)}, group={show(self.group)}"
             )
         target = self.target
         if not isinstance(target, str) or not target:
-            raise ConfigError(f"member target {target!r} must be a non-empty string")
+            raise ConfigError(f"member target {show(target)} must be a non-empty string")
 
     @property
     def target(self) -> str:
@@ -234,21 +286,41 @@ def _strategy_args(value: Mapping[str, object] | None) -> Mapping[str, object]:
     return MappingProxyType(dict(value))
 
 
+def _sequence(value: object, what: str) -> tuple[Any, ...]:
+    """``value`` as a tuple; a string, a mapping or a non-iterable is a type error."""
+    if isinstance(value, (str, bytes, Mapping)):
+        raise SpecTypeError(f"{what} {show(value)} must be a list (got {type(value).__name__})")
+    try:
+        return tuple(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise SpecTypeError(
+            f"{what} {show(value)} must be a list (got {type(value).__name__})"
+        ) from None
+
+
 # Typed converters (rather than bare ``tuple``) let mypy check callers' arguments.
 def _members(value: Iterable[Member]) -> tuple[Member, ...]:
-    return tuple(value)
+    return _sequence(value, "group members")
 
 
 def _groups(value: Iterable[Group]) -> tuple[Group, ...]:
-    return tuple(value)
+    groups = _sequence(value, "groups")
+    _all_of(Group, groups, "groups")
+    return groups
 
 
 def _deployments(value: Iterable[Deployment]) -> tuple[Deployment, ...]:
-    return tuple(value)
+    deployments = _sequence(value, "deployments")
+    _all_of(Deployment, deployments, "deployments")
+    return deployments
 
 
 def _names(value: Iterable[str]) -> frozenset[str]:
-    return frozenset(value)
+    names = _sequence(value, "hidden")
+    for name in names:
+        if not isinstance(name, str):
+            raise SpecTypeError(f"hidden alias {show(name)} must be a string")
+    return frozenset(names)
 
 
 @attrs.frozen
@@ -258,8 +330,8 @@ class Group:
 
     name: str = attrs.field(validator=_nonempty_str("group name"))
     members: tuple[Member, ...] = attrs.field(converter=_members)
-    strategy: str = attrs.field(default="shuffle", validator=_check_strategy)
-    limits: Limits = NO_LIMITS
+    strategy: Strategy = attrs.field(default="shuffle", validator=_check_strategy)
+    limits: Limits = attrs.field(default=NO_LIMITS, validator=_is_limits("group limits"))
     #: options for the strategy (LiteLLM's ``routing_strategy_args``), checked by the
     #: strategy when the tree is built
     strategy_args: Mapping[str, object] = attrs.field(
@@ -268,10 +340,18 @@ class Group:
 
     def __attrs_post_init__(self) -> None:
         if not self.members:
-            raise ConfigError(f"group {self.name!r} has no members")
+            raise ConfigError(f"group {show(self.name)} has no members")
+        _all_of(Member, self.members, f"group {show(self.name)} members")
 
 
 def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise SpecTypeError(f"aliases {show(value)} must be a mapping of alias to group name")
+    for alias, target in value.items():
+        if not isinstance(alias, str) or not isinstance(target, str):
+            raise SpecTypeError(f"aliases[{show(alias)}] = {show(target)} must map str to str")
+        if not alias or not target:
+            raise ConfigError(f"aliases[{show(alias)}] = {show(target)}: names must be non-empty")
     return MappingProxyType(dict(value))
 
 
