@@ -27,6 +27,8 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Protocol, runtime_checkable
 
+from ratetree.errors import InvalidRequest
+
 __all__ = ["Clock", "SteadyReading", "TimerClock", "TimerHandle", "VirtualClock", "VirtualTimer"]
 
 NEVER = float("inf")
@@ -153,9 +155,9 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward, running due timers in order of their moments. Raises
-        ValueError for a negative or non-finite step."""
+        InvalidRequest (a ValueError) for a negative or non-finite step."""
         if not seconds >= 0 or seconds == NEVER:
-            raise ValueError(f"a clock only moves forward by a finite step, got {seconds!r}")
+            raise InvalidRequest(f"a clock only moves forward by a finite step, got {seconds!r}")
         self._exact += Fraction(seconds)
         target = float(self._exact)
         timers = self._timers

@@ -31,7 +31,8 @@ from typing import Any, NamedTuple
 
 from ratetree.config.litellm import load_litellm
 from ratetree.core.leases import Lease
-from ratetree.errors import NoCapacity, UnknownGroup
+from ratetree.core.validate import number
+from ratetree.errors import ConfigError, NoCapacity, UnknownGroup
 from ratetree.integrations.litellm.ledger import Ledger, Ticket
 from ratetree.integrations.litellm.reading import (
     PATH,
@@ -96,8 +97,7 @@ class RatetreeRouting:
         lease_timeout: float = 600.0,
         cool_last_deployment: bool = False,
     ) -> None:
-        if not lease_timeout > 0:
-            raise ValueError(f"lease_timeout must be > 0 seconds, got {lease_timeout!r}")
+        number(lease_timeout, "lease_timeout", positive=True, error=ConfigError)
         self.scheduler = scheduler
         self._clock = clock
         self._estimate = estimate_tokens

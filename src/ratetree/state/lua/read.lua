@@ -1,0 +1,2 @@
+-- Reads the gates (dropping expired leases) and changes nothing else.
+return report(1)
