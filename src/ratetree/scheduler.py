@@ -130,6 +130,8 @@ class Scheduler:
         model_group_alias: object = None,
         routing_strategy: object = "simple-shuffle",
         group_limits: object = None,
+        group_strategies: object = None,
+        routing_strategy_args: object = None,
         allowed_fails: int = 3,
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
@@ -144,6 +146,8 @@ class Scheduler:
             model_group_alias=model_group_alias,
             routing_strategy=routing_strategy,
             group_limits=group_limits,
+            group_strategies=group_strategies,
+            routing_strategy_args=routing_strategy_args,
         )
         return cls(
             spec,
@@ -333,6 +337,8 @@ class Scheduler:
         model_group_alias: object = None,
         routing_strategy: object = "simple-shuffle",
         group_limits: object = None,
+        group_strategies: object = None,
+        routing_strategy_args: object = None,
     ) -> None:
         """:meth:`reconfigure` from a LiteLLM ``model_list`` read as :meth:`from_litellm`
         reads it. Raises ConfigError naming the offending entry, changing nothing."""
@@ -342,6 +348,8 @@ class Scheduler:
                 model_group_alias=model_group_alias,
                 routing_strategy=routing_strategy,
                 group_limits=group_limits,
+                group_strategies=group_strategies,
+                routing_strategy_args=routing_strategy_args,
             )
         )
 

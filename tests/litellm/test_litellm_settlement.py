@@ -42,7 +42,8 @@ def test_a_lease_bound_to_its_attempt_is_claimed_by_that_attempts_call_id_only()
     key = ledger.add(Ticket(lease, "trace", 0.0))[0]
     ledger.bind(key, "call-1", lease.deployment_id)
     assert ledger.claim(key, "call-2", lease.deployment_id) is None  # a retry's event
-    assert ledger.claim(key, "call-1", lease.deployment_id) is lease
+    claimed = ledger.claim(key, "call-1", lease.deployment_id)
+    assert claimed is not None and claimed.lease is lease
     assert ledger.claim(key, "call-1", lease.deployment_id) is None
     assert len(ledger) == 0
 
@@ -53,7 +54,8 @@ def test_an_event_naming_another_deployment_does_not_claim_the_lease() -> None:
     other = "b" if lease.deployment_id == "a" else "a"
     key = ledger.add(Ticket(lease, "trace", 0.0))[0]
     assert ledger.claim(key, None, other) is None
-    assert ledger.claim(key, None, None) is lease
+    claimed = ledger.claim(key, None, None)
+    assert claimed is not None and claimed.lease is lease
 
 
 def test_an_orphan_is_taken_only_by_a_pick_for_the_same_request() -> None:
@@ -106,7 +108,8 @@ def test_every_lease_is_handed_out_at_most_once_and_the_ledger_counts_the_rest(
         if action == "bind":
             ledger.bind(key, call_id, lease.deployment_id)
         elif action == "claim":
-            handed.append(ledger.claim(key, call_id, lease.deployment_id))
+            ticket = ledger.claim(key, call_id, lease.deployment_id)
+            handed.append(None if ticket is None else ticket.lease)
         elif action == "orphan":
             handed.append(ledger.orphan(key, f"trace-{index}"))
         elif action == "left_over":
@@ -116,7 +119,8 @@ def test_every_lease_is_handed_out_at_most_once_and_the_ledger_counts_the_rest(
         elif action == "owner_done":
             handed.extend(ledger.owner_done(index % 2))
         elif action == "returned":
-            handed.append(ledger.returned(key, lease.deployment_id, index % 2))
+            ticket = ledger.returned(key, lease.deployment_id, index % 2)
+            handed.append(None if ticket is None else ticket.lease)
         else:
             handed.extend(ledger.expired(float(index)))
     taken = [lease for lease in handed if lease is not None]

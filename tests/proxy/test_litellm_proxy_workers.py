@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from proxy_process import ProxyProcess, missing, mocked
 
 import redis_server
+from proxy_process import ProxyProcess, missing, mocked
 
 if missing():
     pytest.skip(str(missing()), allow_module_level=True)

@@ -1,9 +1,10 @@
 """Read a LiteLLM proxy ``config.yaml`` (or a bare model_list file) for the command line.
 
 The proxy file keeps ``model_list`` at the top and the router's settings under
-``router_settings``; ratetree reads ``routing_strategy`` and ``model_group_alias`` from
-there. Its own settings (``group_limits``, ``group_strategies``) sit under a top-level
-``ratetree:`` key, which the proxy's ``load_config`` never reads. ``include:`` files are
+``router_settings``; ratetree reads ``routing_strategy``, ``routing_strategy_args`` and
+``model_group_alias`` from there. Its own settings (``group_limits``,
+``group_strategies``) sit under a top-level ``ratetree:`` key, which the proxy's
+``load_config`` never reads. ``include:`` files are
 merged first, as the proxy merges them (see :mod:`ratetree.cli.includes`). A file that is
 just a YAML list is taken as the model_list itself. Errors point at the file and, where
 YAML knows it, the line.
@@ -60,6 +61,7 @@ class ConfigFile:
     entry_places: tuple[str, ...]
     group_limits: Any = None
     group_strategies: Any = None
+    routing_strategy_args: Any = None
     environ: Mapping[str, str] = attrs.field(default=os.environ, eq=False, repr=False)
 
     def spec(self) -> TreeSpec:
@@ -72,6 +74,7 @@ class ConfigFile:
                 routing_strategy=self.routing_strategy,
                 group_limits=self.group_limits,
                 group_strategies=self.group_strategies,
+                routing_strategy_args=self.routing_strategy_args,
                 environ=self.environ,
             )
         except ConfigError as err:
@@ -254,6 +257,7 @@ def parse_config(
         parsed.places,
         own.get("group_limits"),
         own.get("group_strategies"),
+        settings.get("routing_strategy_args"),
         environ=environ,
     )
 

@@ -99,8 +99,8 @@ class Ledger:
             ticket.call_id = call_id
             self._by_call[call_id] = key
 
-    def claim(self, key: object, call_id: object, deployment_id: str | None) -> Lease | None:
-        """Take the lease an event reports on, or None if it is not ours or already settled.
+    def claim(self, key: object, call_id: object, deployment_id: str | None) -> Ticket | None:
+        """Take the ticket an event reports on, or None if it is not ours or already settled.
 
         The attempt's ``litellm_call_id`` decides when a hook bound it; otherwise the ticket
         on the metadata does, provided the event names the lease's deployment and no other
@@ -109,7 +109,7 @@ class Ledger:
         with self._lock:
             bound = self._by_call.get(call_id) if isinstance(call_id, str) else None
             if bound is not None:
-                return self._pop(bound)
+                return self._take(bound)
             if not isinstance(key, str):
                 return None
             ticket = self._open.get(key)
@@ -117,10 +117,10 @@ class Ledger:
                 return None
             if deployment_id is not None and deployment_id != ticket.lease.deployment_id:
                 return None
-            return self._pop(key)
+            return self._take(key)
 
-    def returned(self, key: object, deployment_id: str | None, owner: Hashable) -> Lease | None:
-        """Take the lease of a call that is no stream and just returned on ``owner``'s
+    def returned(self, key: object, deployment_id: str | None, owner: Hashable) -> Ticket | None:
+        """Take the ticket of a call that is no stream and just returned on ``owner``'s
         thread, if it is that owner's."""
         if not isinstance(key, str):
             return None
@@ -130,7 +130,7 @@ class Ledger:
                 return None
             if deployment_id is not None and deployment_id != ticket.lease.deployment_id:
                 return None
-            return self._pop(key)
+            return self._take(key)
 
     def orphan(self, key: object, trace_id: object) -> Lease | None:
         """The lease a request still holds when the Router picks for it again."""
@@ -153,6 +153,10 @@ class Ledger:
             return [lease for key in keys if (lease := self._pop(key)) is not None]
 
     def _pop(self, key: str) -> Lease | None:
+        ticket = self._take(key)
+        return None if ticket is None else ticket.lease
+
+    def _take(self, key: str) -> Ticket | None:
         ticket = self._open.pop(key, None)
         if ticket is None:
             return None
@@ -165,4 +169,4 @@ class Ledger:
             # so its done-callback is registered once however many requests it makes.
             if not keys and not isinstance(ticket.owner, asyncio.Task):
                 del self._by_owner[ticket.owner]
-        return ticket.lease
+        return ticket

@@ -94,6 +94,7 @@ def _build(settings: ProxySettings) -> RatetreeRouting:
         settings.model_list,
         model_group_alias=settings.model_group_alias,
         routing_strategy=settings.routing_strategy,
+        routing_strategy_args=settings.routing_strategy_args,
         allowed_fails=settings.allowed_fails,
         cooldown_time=settings.cooldown_time,
         state=state,

@@ -43,6 +43,7 @@ class ProxySettings:
     model_list: list[dict[str, Any]]
     model_group_alias: Any
     routing_strategy: Any
+    routing_strategy_args: Any
     allowed_fails: int
     cooldown_time: float
     redis_url: str | None
@@ -129,6 +130,7 @@ def read_proxy_settings(config: Mapping[str, Any], deployment_id: DeploymentId) 
         pinned,
         aliases,
         router.get("routing_strategy"),
+        router.get("routing_strategy_args"),
         allowed_fails,
         cooldown_time,
         redis_url,
@@ -138,6 +140,7 @@ def read_proxy_settings(config: Mapping[str, Any], deployment_id: DeploymentId) 
         model_list=pinned,
         model_group_alias=aliases,
         routing_strategy=router.get("routing_strategy"),
+        routing_strategy_args=router.get("routing_strategy_args"),
         allowed_fails=3 if allowed_fails is None else allowed_fails,
         cooldown_time=5.0 if cooldown_time is None else cooldown_time,
         redis_url=redis_url,

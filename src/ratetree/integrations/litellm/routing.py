@@ -34,6 +34,7 @@ from ratetree.core.leases import Lease
 from ratetree.core.validate import number
 from ratetree.errors import ConfigError, NoCapacity, UnknownGroup
 from ratetree.integrations.litellm.ledger import Ledger, Ticket
+from ratetree.integrations.litellm.pricing import priced, wants_prices
 from ratetree.integrations.litellm.reading import (
     PATH,
     TICKET,
@@ -120,6 +121,8 @@ class RatetreeRouting:
         model_group_alias: object = None,
         routing_strategy: object = "simple-shuffle",
         group_limits: object = None,
+        group_strategies: object = None,
+        routing_strategy_args: object = None,
         allowed_fails: int = 3,
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
@@ -133,12 +136,17 @@ class RatetreeRouting:
         ``state`` such as :class:`ratetree.RedisState` shares the limits) and wrap it. Pass
         the proxy's ``router_settings`` values (``routing_strategy``, ``model_group_alias``,
         ``allowed_fails``, ``cooldown_time``) here, not to the Router. Raises ConfigError
-        naming the offending entry."""
+        naming the offending entry. Under cost-based routing, deployments that name no
+        per-token prices get those of LiteLLM's cost map, as LiteLLM's own strategy does."""
+        if wants_prices(routing_strategy, group_strategies):
+            model_list = priced(model_list)
         scheduler = Scheduler.from_litellm(
             model_list,
             model_group_alias=model_group_alias,
             routing_strategy=routing_strategy,
             group_limits=group_limits,
+            group_strategies=group_strategies,
+            routing_strategy_args=routing_strategy_args,
             allowed_fails=allowed_fails,
             cooldown_time=cooldown_time,
             clock=clock,
@@ -208,16 +216,22 @@ class RatetreeRouting:
         model_group_alias: object = None,
         routing_strategy: object = "simple-shuffle",
         group_limits: object = None,
+        group_strategies: object = None,
+        routing_strategy_args: object = None,
     ) -> None:
         """Switch the scheduler and the attached Router's deployments and aliases to
         ``model_list`` together. Leases granted before settle on what they were granted on;
         a pick racing the switch sees the old tree or the new one whole. Raises ConfigError
         naming the offending entry, changing nothing."""
+        if wants_prices(routing_strategy, group_strategies):
+            model_list = priced(model_list)
         spec = load_litellm(
             model_list,
             model_group_alias=model_group_alias,
             routing_strategy=routing_strategy,
             group_limits=group_limits,
+            group_strategies=group_strategies,
+            routing_strategy_args=routing_strategy_args,
         )
         view = RouterView(spec)
         with self._lock:
@@ -433,34 +447,41 @@ class RatetreeRouting:
     def started(self, kwargs: Mapping[str, Any]) -> None:
         self._ledger.bind(ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs))
 
-    def _claim(self, kwargs: Mapping[str, Any]) -> Lease | None:
+    def _claim(self, kwargs: Mapping[str, Any]) -> Ticket | None:
         return self._ledger.claim(
             ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs)
         )
+
+    def _finished(self, ticket: Ticket, tokens: float | None) -> None:
+        """Release a successful attempt with its real token count and how long it took
+        from the pick (the latency-based strategy's measure; the others ignore it)."""
+        latency = max(0.0, self._clock() - ticket.opened)
+        ticket.lease.release(tokens=tokens, latency=latency)
 
     def succeeded(self, kwargs: Mapping[str, Any], response: object) -> None:
         hidden = getattr(response, "_hidden_params", None)
         path = metadata_value(kwargs, PATH)
         if isinstance(hidden, dict) and isinstance(path, str):
             hidden.setdefault(PATH, path)
-        lease = self._claim(kwargs)
-        if lease is not None:
-            lease.release(tokens=total_tokens(response))
+        ticket = self._claim(kwargs)
+        if ticket is not None:
+            self._finished(ticket, total_tokens(response))
 
     def returned_sync(self, kwargs: Mapping[str, Any]) -> None:
         answer = raw_answer(kwargs)
         if answer is None:  # an error logged on its way out: its failure event settles it
             return
-        lease = self._ledger.returned(
+        ticket = self._ledger.returned(
             ticket_of(kwargs), deployment_of(kwargs), threading.get_ident()
         )
-        if lease is not None:
-            lease.release(tokens=total_tokens(answer))
+        if ticket is not None:
+            self._finished(ticket, total_tokens(answer))
 
     def failed(self, kwargs: Mapping[str, Any], exc: object) -> None:
-        lease = self._claim(kwargs)
-        if lease is None:
+        ticket = self._claim(kwargs)
+        if ticket is None:
             return
+        lease = ticket.lease
         status = getattr(exc, "status_code", None)
         if not self._cool_last and self._alone(lease):
             lease.release(tokens=0)  # LiteLLM never cools a group's only deployment
