@@ -4,7 +4,7 @@ member reference, tiers per group, and the weights each tier's strategy uses."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import DeploymentState, GroupState, Reference, Wakeups
@@ -39,14 +39,17 @@ def wildcard_regex(pattern: str) -> str:
     return re.escape(pattern).replace(r"\*", "(.*)")
 
 
-def _by_specificity(names: list[str]) -> list[str]:
-    # PatternUtils.calculate_pattern_specificity: the longer regex first, then the one with
-    # more special characters; a stable sort keeps config order among equals.
+def wildcard_patterns(names: Iterable[str]) -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The names holding ``*``, compiled, in the order LiteLLM tries them
+    (``PatternUtils.calculate_pattern_specificity``): the longer regex first, then the one
+    with more special characters; a stable sort keeps config order among equals."""
+
     def key(name: str) -> tuple[int, int]:
         regex = wildcard_regex(name)
         return len(regex), sum(regex.count(c) for c in "*+?\\^$|()")
 
-    return sorted(names, key=key, reverse=True)
+    wildcards = sorted((name for name in names if "*" in name), key=key, reverse=True)
+    return tuple((re.compile(wildcard_regex(name)), name) for name in wildcards)
 
 
 class Tree:
@@ -64,9 +67,8 @@ class Tree:
         self.edges: list[Reference] = []
         self.aliases = resolve_aliases(spec.aliases, {g.name for g in spec.groups})
         _build(self, spec)
-        wildcards = _by_specificity([g.name for g in spec.groups if "*" in g.name])
         self.patterns: tuple[tuple[re.Pattern[str], GroupState], ...] = tuple(
-            (re.compile(wildcard_regex(name)), self.groups[name]) for name in wildcards
+            (regex, self.groups[name]) for regex, name in wildcard_patterns(self.groups)
         )
         # Every gate starts open, as its buckets start full, except behind a zero rate
         # (LiteLLM's ``rpm: 0``), which never admits a request: close those now. Their

@@ -323,6 +323,8 @@ class RatetreeRouting:
             target, only = group, None
         elif group in view.home:
             target, only = view.home[group], frozenset({group})
+        elif (matched := view.match(group)) is not None:
+            target, only = matched[0], None  # a wildcard group (openai/*): shares its limits
         else:
             raise self._unknown(group)
         reach = view.reach[view.resolve[target]]
@@ -376,7 +378,7 @@ class RatetreeRouting:
                 raise bad_request(str(err), group) from None
             for deployment_id in explained.candidates:
                 if deployment_id not in exclude:
-                    entry = view.entry(target, deployment_id)
+                    entry = view.entry(target, deployment_id, group)
                     if entry is not None:
                         return entry
         raise no_capacity_error(NoCapacity(group, None))
@@ -412,7 +414,7 @@ class RatetreeRouting:
                 view = self._view
                 target, exclude = self._target(view, group, allowed)
                 lease = self._acquire(target, tokens, exclude, failed)
-                entry = view.entry(target, lease.deployment_id)
+                entry = view.entry(target, lease.deployment_id, group)
         except ValueError as err:  # a token estimate no path of the group could ever hold
             raise bad_request(str(err), group) from None
         assert entry is not None  # the view and the tree changed together, under the lock

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ratetree.core.build import wildcard_patterns
 from ratetree.core.specs import TreeSpec
 from ratetree.errors import ConfigError
 
@@ -37,7 +38,7 @@ class RouterView:
     deployment carries no LiteLLM model_list entry.
     """
 
-    __slots__ = ("_entries", "aliases", "home", "reach", "resolve")
+    __slots__ = ("_entries", "aliases", "home", "patterns", "reach", "resolve")
 
     def __init__(self, spec: TreeSpec) -> None:
         base: dict[str, dict[str, Any]] = {}
@@ -88,6 +89,7 @@ class RouterView:
             for deployment_id in sorted(reach[name], key=order.__getitem__)
         }
         self.resolve: dict[str, str] = {name: name for name in groups}
+        self.patterns = wildcard_patterns(groups)
         self.aliases: dict[str, Any] = {}
         for alias, target in spec.aliases.items():
             while target in spec.aliases:  # a valid spec's alias chains end at a group
@@ -97,14 +99,48 @@ class RouterView:
                 {"model": target, "hidden": True} if alias in spec.hidden else target
             )
 
+    def match(self, requested: str) -> tuple[str, tuple[str, ...]] | None:
+        """The wildcard group (``openai/*``) a name no group or alias has falls to, as
+        LiteLLM's pattern router picks it, with the parts its ``*`` matched; or None."""
+        for regex, name in self.patterns:
+            found = regex.match(requested)
+            if found is not None:
+                return name, found.groups()
+        return None
+
     @property
     def model_list(self) -> list[dict[str, Any]]:
         """A fresh list of fresh entries, groups in the spec's order."""
         return [plain_copy(entry) for entry in self._entries.values()]
 
-    def entry(self, group: str, deployment_id: str) -> dict[str, Any] | None:
+    def entry(
+        self, group: str, deployment_id: str, requested: str | None = None
+    ) -> dict[str, Any] | None:
         """A fresh copy of the entry the Router serves ``deployment_id`` under for a request
-        to ``group`` (a group or alias), or None if the group does not reach it."""
+        to ``group`` (a group or alias), or None if the group does not reach it. When a
+        wildcard group took the ``requested`` name, the copy calls the model asked for."""
         name = self.resolve.get(group, group)
         found = self._entries.get((name, deployment_id))
-        return None if found is None else plain_copy(found)
+        if found is None:
+            return None
+        entry: dict[str, Any] = plain_copy(found)
+        if requested is not None and requested != name and "*" in name:
+            matched = self.match(requested)
+            if matched is not None and matched[0] == name:
+                fill_wildcards(entry, matched[1])
+        return entry
+
+
+def fill_wildcards(entry: dict[str, Any], parts: tuple[str, ...]) -> dict[str, Any]:
+    """``entry`` (a fresh copy) calling the model a wildcard request asked for: each ``*``
+    of its ``litellm_params.model`` takes the next part the group's ``*`` matched, as
+    LiteLLM's ``PatternMatchRouter.set_deployment_model_name`` does."""
+    params = entry.get("litellm_params")
+    model = params.get("model") if isinstance(params, dict) else None
+    if isinstance(params, dict) and isinstance(model, str) and "*" in model and parts:
+        pieces = model.split("*")
+        filled = pieces[0]
+        for i, piece in enumerate(pieces[1:]):
+            filled += parts[min(i, len(parts) - 1)] + piece
+        params["model"] = filled
+    return entry

@@ -1,5 +1,6 @@
-"""The Router integration feeds each attempt's latency to the latency-based strategy: a
-real Router, two deployments, one of them answering slower (``mock_delay``)."""
+"""What the Router integration adds for LiteLLM's strategies and names, on a real Router:
+each attempt's latency fed to the latency-based strategy, LiteLLM's cost map for
+cost-based routing, and wildcard model_names."""
 
 from __future__ import annotations
 
@@ -73,3 +74,40 @@ def test_cost_based_routing_prices_unpriced_deployments_from_litellms_cost_map()
     picks = {routing.scheduler.acquire("g").deployment_id for _ in range(5)}
     assert picks == {"gpt-4o-mini"}
     assert model_list[0]["model_info"] == {"id": "gpt-4o"}  # the caller's list is unchanged
+
+
+def test_a_wildcard_group_serves_matching_names_sharing_its_limits() -> None:
+    model_list = [
+        {
+            "model_name": "openai/*",
+            "litellm_params": {"model": "openai/*", "api_key": "k", "mock_response": "hi"},
+            "model_info": {"id": "any-openai", "rpm": 2},
+        },
+        {
+            "model_name": "openai/gpt-4o",  # an exact group beats the pattern
+            "litellm_params": {"model": "openai/gpt-4o", "api_key": "k", "mock_response": "hi"},
+            "model_info": {"id": "exact"},
+        },
+    ]
+    routing = RatetreeRouting.from_model_list(model_list)
+    router = Router(
+        model_list=routing.model_list, model_group_alias=routing.model_group_alias, num_retries=0
+    )
+    routing.attach(router)
+
+    async def run() -> list[str]:
+        served = []
+        for name in ["openai/gpt-4o-mini", "openai/o3", "openai/gpt-4o"]:
+            response = await router.acompletion(model=name, messages=HI)
+            served.append(f"{response._hidden_params['model_id']} {response.model}")
+        with pytest.raises(litellm.RateLimitError):  # rpm 2 is shared by every matching name
+            await router.acompletion(model="openai/gpt-4.1", messages=HI)
+        return served
+
+    try:
+        served = asyncio.run(run())
+    finally:
+        routing.detach()
+    # The wildcard deployment calls the model each request named.
+    assert served == ["any-openai gpt-4o-mini", "any-openai o3", "exact gpt-4o"]
+    assert routing.open_leases == 0
