@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clirun import entry
 from examples import readme_model_list
 from ratetree.config.litellm import load_litellm
 from ratetree.core.specs import Deployment, Group, Limits, Member, Rate, TreeSpec
-
-
-def entry(
-    name: str, model: str, info: Mapping[str, object] | None = None, **params: object
-) -> dict[str, Any]:
-    result: dict[str, object] = {"model_name": name, "litellm_params": {"model": model, **params}}
-    if info is not None:
-        result["model_info"] = info
-    return result
 
 
 def group(spec: TreeSpec, name: str) -> Group:

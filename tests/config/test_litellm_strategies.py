@@ -4,22 +4,13 @@ prices, as the latency-based and cost-based strategies read them."""
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import pytest
 
+from clirun import entry
 from ratetree import ConfigError, Scheduler
 from ratetree.config.litellm import load_litellm
 from ratetree.testing import FakeClock
-
-
-def entry(
-    name: str, model: str, info: dict[str, object] | None = None, **params: object
-) -> dict[str, Any]:
-    result: dict[str, object] = {"model_name": name, "litellm_params": {"model": model, **params}}
-    if info is not None:
-        result["model_info"] = info
-    return result
 
 
 @pytest.mark.parametrize(
