@@ -80,7 +80,8 @@ def mocked(config: dict[str, Any], *, ratetree: bool = True) -> dict[str, Any]:
     names = {entry["model_name"] for entry in config["model_list"]}
     for entry in config["model_list"]:
         params = entry["litellm_params"]
-        if params["model"] not in names:  # a deployment, not a reference
+        # A deployment (not a reference) that calls no provider of the test's own
+        if params["model"] not in names and "api_base" not in params:
             params.setdefault("api_key", "fake-key")
             params.setdefault("mock_response", f"answer from {params['model']}")
     callbacks = config.setdefault("litellm_settings", {}).setdefault("callbacks", [])

@@ -2,9 +2,10 @@
 by the ``openai`` client: a real ``litellm --config`` process on a loopback port.
 
 One proxy serves the module (it takes several seconds to start): the packaged example
-(``fast`` over ``fast/GPT-OSS-120b`` and ``fast/glm-4.7``) plus two small groups, ``tiny``
-(two deployments of 1 request per minute, so the third request is refused) and ``solo``
-(one deployment, one request in flight at a time). Every deployment answers with
+(``fast`` over ``fast/GPT-OSS-120b`` and ``fast/glm-4.7``) plus small groups, ``tiny``
+(two deployments of 1 request per minute, so the third request is refused), ``solo``
+(one deployment, one request in flight at a time) and ``slow`` (like solo, calling a
+loopback fake provider whose streams last long). The other deployments answer with
 ``mock_response``; nothing leaves the machine.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +36,8 @@ if missing():
 
 import openai
 
+from fake_provider import FakeProvider
+
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 EXTRA_GROUPS = [
     {"model_name": "tiny/a", "litellm_params": {"model": "openai/tiny-a", "rpm": 1}},
@@ -44,11 +48,13 @@ EXTRA_GROUPS = [
 ]
 
 
-def config() -> dict[str, Any]:
+def config(api_base: str = "http://127.0.0.1:9/v1") -> dict[str, Any]:
     """The config docs/litellm-proxy.md shows (the packaged example plus the callback),
-    with the two small groups."""
+    with the small groups, ``slow`` calling the provider at ``api_base``."""
     base = docs_config()
-    base["model_list"] += EXTRA_GROUPS
+    slow: dict[str, Any] = {"model": "openai/slow", "api_base": api_base, "api_key": "fake"}
+    slow["max_parallel_requests"] = 1
+    base["model_list"] += [*EXTRA_GROUPS, {"model_name": "slow", "litellm_params": slow}]
     return mocked(base)
 
 
@@ -66,8 +72,21 @@ def answers() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProcess]:
-    process = ProxyProcess(config(), tmp_path_factory.mktemp("proxy"))
+def provider() -> Iterator[FakeProvider]:
+    # Streams of 60 s: far longer than any test waits for a slot the stream held.
+    server = FakeProvider(chunks=600, chunk_delay=0.1)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    tmp_path_factory: pytest.TempPathFactory, provider: FakeProvider
+) -> Iterator[ProxyProcess]:
+    process = ProxyProcess(config(provider.api_base), tmp_path_factory.mktemp("proxy"))
     process.start()
     try:
         yield process
@@ -159,6 +178,26 @@ def admitted(client: openai.OpenAI, call: Callable[[], str], tries: int = 50) ->
             assert "retry-after" not in refused.response.headers  # held, not rate limited
             client.models.list()  # a round trip, for the proxy's background task to run
     pytest.fail(f"solo still refused after {tries} tries: a stream was never settled")
+
+
+def test_a_client_that_leaves_a_stream_frees_its_slot_at_once(
+    client: openai.OpenAI, provider: FakeProvider
+) -> None:
+    # slow admits one request in flight; its provider streams for 60 s. The client reads
+    # one chunk and hangs up: LiteLLM goes on reading the provider's stream, but the next
+    # request to slow is admitted within a second.
+    stream = client.chat.completions.create(model="slow", messages=MESSAGES, stream=True)
+    assert next(iter(stream)).choices[0].delta.content == "0 "
+    stream.close()
+    left = time.monotonic()
+    while True:
+        try:
+            answer = client.chat.completions.create(model="slow", messages=MESSAGES)
+            break
+        except openai.RateLimitError:
+            assert time.monotonic() - left < 1.0, "the stream's slot was not freed in 1 s"
+    assert answer.choices[0].message.content == "answer from slow"
+    assert provider.streaming == 1  # the provider's stream still runs: the slot left with it
 
 
 def test_the_proxy_logs_no_error_for_reference_entries(proxy: ProxyProcess) -> None:

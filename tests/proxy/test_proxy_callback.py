@@ -113,3 +113,33 @@ def test_a_deployment_added_at_runtime_is_not_in_the_tree(callback: RatetreeProx
         litellm.BadRequestError, match="ratetree: model 'new' was added to the Router after attach"
     ):
         asyncio.run(router.acompletion(model="new", messages=MESSAGES))
+
+
+def test_a_stream_the_client_leaves_releases_its_lease_once(callback: RatetreeProxy) -> None:
+    config = mocked(example_config())
+    router = proxy_router(config)
+    callback.load(config)
+    callback.attach(router)
+    routing = callback.routing
+    assert routing is not None
+
+    async def leave_after_one_chunk() -> int:
+        metadata: dict[str, Any] = {}
+        upstream = await router.acompletion(
+            model="fast", messages=MESSAGES, metadata=metadata, stream=True
+        )
+        held = routing.open_leases
+        stream = callback.async_post_call_streaming_iterator_hook(
+            None, upstream, {"metadata": metadata}
+        )
+        await anext(stream)
+        await stream.aclose()  # what the proxy does when its client hangs up
+        assert routing.open_leases == held - 1
+        routing.abandoned({"metadata": metadata})  # a second word about it changes nothing
+        assert routing.open_leases == held - 1
+        async for _ in upstream:  # LiteLLM reads on to the end; its events find it settled
+            pass
+        return held
+
+    assert asyncio.run(leave_after_one_chunk()) == 1
+    assert routing.open_leases == 0

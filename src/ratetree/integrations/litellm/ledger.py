@@ -132,6 +132,14 @@ class Ledger:
                 return None
             return self._take(key)
 
+    def take(self, key: object) -> Ticket | None:
+        """Take the ticket of ``key`` whichever attempt it was bound to, or None if it is
+        not ours or already settled."""
+        if not isinstance(key, str):
+            return None
+        with self._lock:
+            return self._take(key)
+
     def orphan(self, key: object, trace_id: object) -> Lease | None:
         """The lease a request still holds when the Router picks for it again."""
         if not isinstance(key, str):

@@ -27,7 +27,7 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import yaml
@@ -212,6 +212,21 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         self, user_api_key_dict: object, cache: object, data: dict[str, Any], call_type: object
     ) -> None:
         self.attached()
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict: object, response: AsyncIterator[Any], request_data: dict[str, Any]
+    ) -> AsyncGenerator[Any, None]:
+        """Pass a stream on to the client. When the client goes away mid-stream (the proxy
+        closes this generator, or cancels the task reading it), release the request's lease
+        at once: LiteLLM goes on reading the provider's stream to its end, but the
+        capacity ratetree holds follows the client."""
+        try:
+            async for chunk in response:
+                yield chunk
+        except (GeneratorExit, asyncio.CancelledError):
+            if self.routing is not None:
+                self.routing.abandoned(request_data)
+            raise
 
     async def async_post_call_response_headers_hook(
         self,

@@ -27,7 +27,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from ratetree.config.litellm import load_litellm
 from ratetree.core.leases import Lease
@@ -48,7 +48,7 @@ from ratetree.integrations.litellm.reading import (
     ticket_of,
     total_tokens,
 )
-from ratetree.integrations.litellm.view import RouterView
+from ratetree.integrations.litellm.view import Allowed, RouterView
 from ratetree.scheduler import Clock, Scheduler
 
 try:
@@ -67,13 +67,6 @@ __all__ = ["RatetreeRouting", "estimate_tokens"]
 # Failures LiteLLM itself holds against a deployment; other 4xx are the request's fault.
 _DEPLOYMENT_FAULTS = frozenset({401, 404, 408, 429})
 _METADATA_KEYS = ("metadata", "litellm_metadata")
-
-
-class Allowed(NamedTuple):
-    """The deployments the Router lets a request reach, read against one view of the tree."""
-
-    view: RouterView
-    ids: frozenset[str]
 
 
 class RatetreeRouting:
@@ -493,6 +486,13 @@ class RatetreeRouting:
             lease.fail()  # timeouts, connection errors, 5xx: the scheduler's failure policy
         else:
             lease.release(tokens=0)  # the request's own fault (400, 413, ...): not the deployment's
+
+    def abandoned(self, kwargs: Mapping[str, Any]) -> None:
+        """The client went away mid-stream: release its last attempt's lease now (as if its
+        estimate was used), whatever LiteLLM still reads from the provider afterwards."""
+        ticket = self._ledger.take(ticket_of(kwargs))
+        if ticket is not None:
+            ticket.lease.release()
 
     def _alone(self, lease: Lease) -> bool:
         view = self._view

@@ -8,7 +8,7 @@ Plain data (no LiteLLM import): the spec's groups and deployments in, a ``model_
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ratetree.core.build import wildcard_patterns
 from ratetree.core.specs import TreeSpec
@@ -28,6 +28,13 @@ def plain_copy(value: Any) -> Any:
     if isinstance(value, list):
         return [plain_copy(item) for item in value]
     return value
+
+
+class Allowed(NamedTuple):
+    """The deployments the Router lets a request reach, read against one view of the tree."""
+
+    view: RouterView
+    ids: frozenset[str]
 
 
 class RouterView:
