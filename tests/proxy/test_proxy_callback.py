@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import redis_server
 from proxy_process import docs_block, example_config, missing, mocked
 
 if missing():
@@ -25,6 +27,17 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 def proxy_router(config: dict[str, Any]) -> Any:
     """A Router as the proxy makes it: the whole model_list, entries it cannot build skipped."""
     return litellm.Router(model_list=config["model_list"], ignore_invalid_deployments=True)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    redis_server.require()
+    server = redis_server.RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.kill()
 
 
 @pytest.fixture
@@ -87,15 +100,54 @@ def test_a_bad_config_is_refused_and_the_tree_kept(callback: RatetreeProxy) -> N
     ("workers", "redis", "warned"), [(2, False, True), (1, False, False), (2, True, False)]
 )
 def test_several_workers_without_redis_are_told_in_one_line(
-    caplog: pytest.LogCaptureFixture, workers: int, redis: bool, warned: bool
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    workers: int,
+    redis: bool,
+    warned: bool,
+    request: pytest.FixtureRequest,
 ) -> None:
     config = mocked(example_config())
-    if redis:  # never contacted: the warning is decided when the config is read
-        config["router_settings"]["redis_url"] = "redis://127.0.0.1:9/0"
+    if redis:
+        config["router_settings"]["redis_url"] = request.getfixturevalue("redis_url")
     with caplog.at_level("WARNING", logger="ratetree.proxy"):
-        RatetreeProxy().load(config, workers=workers)
+        RatetreeProxy(notices=str(tmp_path)).load(config, workers=workers)
     expected = docs_block("text", 2).strip()  # the line the docs show
     assert caplog.messages == ([expected] if warned else [])
+
+
+def test_only_the_first_worker_says_it(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    # Two workers of one proxy: two callbacks in processes with the same parent.
+    config = mocked(example_config())
+    with caplog.at_level("WARNING", logger="ratetree.proxy"):
+        RatetreeProxy(notices=str(tmp_path)).load(config, workers=2)
+        RatetreeProxy(notices=str(tmp_path)).load(config, workers=2)
+    assert len(caplog.messages) == 1
+
+
+def test_an_unreachable_redis_stops_the_proxy_with_one_clear_line() -> None:
+    config = mocked(example_config())
+    config["router_settings"]["redis_url"] = "redis://:secret@127.0.0.1:9/0"  # nothing listens
+    with pytest.raises(ConfigError) as refused:
+        RatetreeProxy().load(config)
+    message = str(refused.value)
+    assert message.startswith("router_settings Redis redis://***@127.0.0.1:9/0 does not answer")
+    assert "secret" not in message and "\n" not in message
+
+
+def test_group_limits_come_from_the_ratetree_key(callback: RatetreeProxy) -> None:
+    config = mocked(example_config())
+    config["ratetree"] = {"group_limits": {"fast": {"rpm": 2}}}
+    router = proxy_router(config)
+    callback.load(config)
+    callback.attach(router)
+    for _ in range(2):
+        asyncio.run(router.acompletion(model="fast", messages=MESSAGES))
+    with pytest.raises(litellm.RateLimitError, match="no capacity in group 'fast'"):
+        asyncio.run(router.acompletion(model="fast", messages=MESSAGES))
+    config["ratetree"] = {"group_limit": {}}
+    with pytest.raises(ConfigError, match="unknown keys 'group_limit'"):
+        callback.load(config)
 
 
 def test_a_deployment_added_at_runtime_is_not_in_the_tree(callback: RatetreeProxy) -> None:

@@ -198,7 +198,9 @@ def _read_text(path: str) -> str:
         raise ConfigError(f"{path}: not UTF-8 text ({err.reason})") from None
 
 
-def _section(document: Mapping[Any, Any], name: str) -> Mapping[Any, Any]:
+def ratetree_section(document: Mapping[Any, Any], name: str) -> Mapping[Any, Any]:
+    """The ``ratetree:`` section of a config document (empty when absent). Raises
+    ConfigError, starting with ``name``, for one that is no mapping or has unknown keys."""
     settings = document.get(SECTION)
     if settings is None:
         return {}
@@ -247,7 +249,7 @@ def parse_config(
                 f"{name}: router_settings.{key}: LiteLLM's Router takes no {key} (the proxy "
                 f"drops it with a warning); put it under the top-level {SECTION}: key"
             )
-    own = _section(document, name)
+    own = ratetree_section(document, name)
     return ConfigFile(
         name,
         document,

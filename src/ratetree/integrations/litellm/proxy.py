@@ -34,9 +34,10 @@ import yaml
 
 from ratetree.errors import ConfigError
 from ratetree.integrations.litellm.proxy_settings import ProxySettings, read_proxy_settings
+from ratetree.integrations.litellm.proxy_workers import first_among_workers
+from ratetree.integrations.litellm.proxy_workers import workers as proxy_workers
 from ratetree.integrations.litellm.reading import PATH, metadata_value
 from ratetree.integrations.litellm.routing import RatetreeRouting
-from ratetree.scheduler import Scheduler
 
 try:
     from litellm.integrations.custom_logger import CustomLogger
@@ -84,22 +85,38 @@ def running_config() -> Mapping[str, Any]:
     raise ConfigError("found no proxy config with a model_list (start it with --config)")
 
 
+def _shared_state(url: str, prefix: str) -> Any:
+    """The Redis state the workers share. Raises ConfigError when Redis does not answer:
+    the state fails closed, so a proxy started on it would refuse every request."""
+    from ratetree.state.redis import RedisState
+
+    state = RedisState(url, prefix=prefix)
+    try:
+        state.client.ping()
+    except Exception as err:  # redis' errors, and what a broken URL raises on connect
+        where = re.sub(r"//[^@/]*@", "//***@", url)  # no password in the log
+        raise ConfigError(
+            f"router_settings Redis {where} does not answer ({err}); ratetree fails closed "
+            "without it, so the proxy would refuse every request"
+        ) from None
+    return state
+
+
 def _build(settings: ProxySettings) -> RatetreeRouting:
     state = None
     if settings.redis_url is not None:
-        from ratetree.state.redis import RedisState
-
-        state = RedisState(settings.redis_url, prefix=f"proxy-{settings.digest}")
-    scheduler = Scheduler.from_litellm(
+        state = _shared_state(settings.redis_url, f"proxy-{settings.digest}")
+    return RatetreeRouting.from_model_list(
         settings.model_list,
         model_group_alias=settings.model_group_alias,
         routing_strategy=settings.routing_strategy,
+        group_limits=settings.group_limits,
+        group_strategies=settings.group_strategies,
         routing_strategy_args=settings.routing_strategy_args,
         allowed_fails=settings.allowed_fails,
         cooldown_time=settings.cooldown_time,
         state=state,
     )
-    return RatetreeRouting(scheduler)
 
 
 class _ReferenceNoise(logging.Filter):
@@ -122,19 +139,13 @@ class _ReferenceNoise(logging.Filter):
 _NOISE = _ReferenceNoise()
 
 
-def _workers() -> int:
-    try:
-        return int(os.environ.get("NUM_WORKERS", "1"))
-    except ValueError:
-        return 1
-
-
 class RatetreeProxy(CustomLogger):  # type: ignore[misc]
     """The proxy callback: holds the tree built from the proxy's config and keeps the
     proxy's current Router attached to it. One per process (``ratetree_proxy``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, notices: str | None = None) -> None:
         super().__init__()
+        self._notices = notices  # where workers agree who says a startup line (default: tmp)
         self.routing: RatetreeRouting | None = None
         self._digest: str | None = None
         self._router: object = None  # the Router attached to, compared by identity
@@ -143,9 +154,10 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
     def load(self, config: Mapping[str, Any], *, workers: int | None = None) -> None:
         """Build the tree from a proxy config; the Router the proxy builds next is attached
         to it. The same config again keeps the tree and its state. ``workers`` is the
-        number of proxy workers (default: ``NUM_WORKERS``, which ``litellm`` sets). Raises
-        ConfigError for an invalid config, naming the entry at fault, and keeps the tree
-        it had."""
+        number of proxy workers (default: ``NUM_WORKERS``, which ``litellm`` sets); with
+        several and no Redis, the first of them logs one warning. Raises ConfigError for an
+        invalid config (naming the entry at fault) or a Redis that does not answer, and
+        keeps the tree it had."""
         settings = read_proxy_settings(config, deployment_id)
         if settings.digest == self._digest:
             return
@@ -156,8 +168,12 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         scheduler = routing.scheduler
         _NOISE.names = frozenset(scheduler.groups) | frozenset(scheduler.spec.aliases)
         logging.getLogger("LiteLLM Router").addFilter(_NOISE)  # once: a Filter is kept once
-        workers = _workers() if workers is None else workers
-        if settings.redis_url is None and workers > 1:
+        workers = proxy_workers() if workers is None else workers
+        if (
+            settings.redis_url is None
+            and workers > 1
+            and first_among_workers(f"no-redis-{settings.digest}", self._notices)
+        ):
             log.warning(
                 "ratetree: %d workers and no Redis in router_settings: each worker enforces "
                 "the limits on its own (set router_settings.redis_url to share them)",

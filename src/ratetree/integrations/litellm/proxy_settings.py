@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import attrs
 
+from ratetree.cli.config_file import ratetree_section
 from ratetree.core.validate import show
 from ratetree.errors import ConfigError
 
@@ -38,7 +39,8 @@ class ProxySettings:
     to another group) given an explicit ``model_info.id``: the id the proxy's Router gives
     it, so both name a deployment the same way. ``redis_url`` is None without Redis.
     ``digest`` names the configuration (the Redis key prefix: workers with the same config
-    share limits, a changed config starts afresh)."""
+    share limits, a changed config starts afresh). ``group_limits`` and
+    ``group_strategies`` come from the config's top-level ``ratetree:`` key."""
 
     model_list: list[dict[str, Any]]
     model_group_alias: Any
@@ -48,6 +50,8 @@ class ProxySettings:
     cooldown_time: float
     redis_url: str | None
     digest: str
+    group_limits: Any = None
+    group_strategies: Any = None
 
 
 def _resolve(value: object) -> object:
@@ -114,7 +118,8 @@ def read_proxy_settings(config: Mapping[str, Any], deployment_id: DeploymentId) 
     """Read a proxy config (the parsed config.yaml, as the proxy loaded it).
 
     From ``router_settings``: ``routing_strategy``, ``model_group_alias``,
-    ``allowed_fails``, ``cooldown_time`` and the Redis settings. Raises ConfigError when
+    ``allowed_fails``, ``cooldown_time`` and the Redis settings; from the top-level
+    ``ratetree:`` key: ``group_limits`` and ``group_strategies``. Raises ConfigError when
     there is no model_list or a section has the wrong shape; the model_list itself is
     checked when the tree is built."""
     model_list = config.get("model_list")
@@ -126,7 +131,10 @@ def read_proxy_settings(config: Mapping[str, Any], deployment_id: DeploymentId) 
     cooldown_time = router.get("cooldown_time")
     pinned = _pinned(model_list, aliases if isinstance(aliases, Mapping) else {}, deployment_id)
     redis_url = _redis_url(router)
+    own = ratetree_section(config, "config.yaml")
     read = [
+        own.get("group_limits"),
+        own.get("group_strategies"),
         pinned,
         aliases,
         router.get("routing_strategy"),
@@ -145,4 +153,6 @@ def read_proxy_settings(config: Mapping[str, Any], deployment_id: DeploymentId) 
         cooldown_time=5.0 if cooldown_time is None else cooldown_time,
         redis_url=redis_url,
         digest=digest,
+        group_limits=own.get("group_limits"),
+        group_strategies=own.get("group_strategies"),
     )
