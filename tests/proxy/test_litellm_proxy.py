@@ -34,7 +34,9 @@ from proxy_process import (
 if missing():
     pytest.skip(str(missing()), allow_module_level=True)
 
+import httpx
 import openai
+from prometheus_client.parser import text_string_to_metric_families
 
 from fake_provider import FakeProvider
 
@@ -45,7 +47,12 @@ EXTRA_GROUPS = [
     {"model_name": "tiny", "litellm_params": {"model": "tiny/a"}},
     {"model_name": "tiny", "litellm_params": {"model": "tiny/b"}},
     {"model_name": "solo", "litellm_params": {"model": "openai/solo", "max_parallel_requests": 1}},
+    {"model_name": "capped/a", "litellm_params": {"model": "openai/capped-a"}},
+    {"model_name": "capped", "litellm_params": {"model": "capped/a"}},
+    {"model_name": "meter", "litellm_params": {"model": "openai/meter", "rpm": 2}},
 ]
+# ratetree's own key of config.yaml: a limit on the whole group capped, not on capped/a.
+RATETREE = {"group_limits": {"capped": {"rpm": 1}}}
 
 
 def config(api_base: str = "http://127.0.0.1:9/v1") -> dict[str, Any]:
@@ -55,6 +62,8 @@ def config(api_base: str = "http://127.0.0.1:9/v1") -> dict[str, Any]:
     slow: dict[str, Any] = {"model": "openai/slow", "api_base": api_base, "api_key": "fake"}
     slow["max_parallel_requests"] = 1
     base["model_list"] += [*EXTRA_GROUPS, {"model_name": "slow", "litellm_params": slow}]
+    base["ratetree"] = RATETREE
+    base["litellm_settings"]["callbacks"].append("prometheus")
     return mocked(base)
 
 
@@ -180,12 +189,11 @@ def admitted(client: openai.OpenAI, call: Callable[[], str], tries: int = 50) ->
     pytest.fail(f"solo still refused after {tries} tries: a stream was never settled")
 
 
-def test_a_client_that_leaves_a_stream_frees_its_slot_at_once(
-    client: openai.OpenAI, provider: FakeProvider
-) -> None:
+def test_a_client_that_leaves_a_stream_frees_its_slot_at_once(client: openai.OpenAI) -> None:
     # slow admits one request in flight; its provider streams for 60 s. The client reads
-    # one chunk and hangs up: LiteLLM goes on reading the provider's stream, but the next
-    # request to slow is admitted within a second.
+    # one chunk and hangs up: whatever LiteLLM does with the provider's stream after that
+    # (without the prometheus callback it reads it to the end), the next request to slow
+    # is admitted within a second.
     stream = client.chat.completions.create(model="slow", messages=MESSAGES, stream=True)
     assert next(iter(stream)).choices[0].delta.content == "0 "
     stream.close()
@@ -197,7 +205,6 @@ def test_a_client_that_leaves_a_stream_frees_its_slot_at_once(
         except openai.RateLimitError:
             assert time.monotonic() - left < 1.0, "the stream's slot was not freed in 1 s"
     assert answer.choices[0].message.content == "answer from slow"
-    assert provider.streaming == 1  # the provider's stream still runs: the slot left with it
 
 
 def test_the_proxy_logs_no_error_for_reference_entries(proxy: ProxyProcess) -> None:
@@ -234,3 +241,69 @@ def test_path_header_names_groups_in_order(client: openai.OpenAI) -> None:
     assert re.fullmatch(
         r"fast > fast/(GPT-OSS-120b|glm-4\.7) > [0-9a-f]{64}", raw.headers["x-ratetree-path"]
     )
+
+
+def test_group_limits_from_the_ratetree_key_hold_the_whole_group(client: openai.OpenAI) -> None:
+    client.chat.completions.create(model="capped", messages=MESSAGES)
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(model="capped", messages=MESSAGES)
+    assert "no capacity in group 'capped'" in refused.value.message
+    # The limit is capped's own: its member group is not held by it.
+    answer = client.chat.completions.create(model="capped/a", messages=MESSAGES)
+    assert answer.choices[0].message.content == "answer from openai/capped-a"
+
+
+def test_model_info_lists_the_umbrella_groups_with_what_they_reach(proxy: ProxyProcess) -> None:
+    headers = {"Authorization": f"Bearer {proxy.master_key}"}
+    infos = httpx.get(f"{proxy.base_url}/model/info", headers=headers, timeout=60).json()["data"]
+    fast = {row["model_info"]["id"] for row in infos if row["model_name"] == "fast"}
+    members = {row["model_info"]["id"] for row in infos if row["model_name"].startswith("fast/")}
+    assert len(fast) == 3 and fast == members  # fast reaches every deployment of its groups
+    groups = httpx.get(f"{proxy.base_url}/model_group/info", headers=headers, timeout=60)
+    by_name = {row["model_group"]: row for row in groups.json()["data"]}
+    assert {"fast", "fast/GPT-OSS-120b", "fast/glm-4.7", "tiny", "capped"} <= set(by_name)
+    assert set(by_name["fast"]["providers"]) == {"groq", "cerebras"}
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(proxy: ProxyProcess) -> Samples:
+    """The proxy's /metrics: (sample name, labels) -> value."""
+    headers = {"Authorization": f"Bearer {proxy.master_key}"}
+    text = httpx.get(f"{proxy.base_url}/metrics/", headers=headers, timeout=60).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def fill_of(metrics: Samples, model: str) -> list[float]:
+    return [
+        value
+        for (name, labels), value in metrics.items()
+        if name == "ratetree_bucket_fill_ratio" and ("model", model) in labels
+    ]
+
+
+def test_metrics_show_in_the_proxys_metrics_endpoint(
+    client: openai.OpenAI, proxy: ProxyProcess
+) -> None:
+    # After the tests above: fast served 8 and more, tiny refused its third request.
+    client.chat.completions.create(model="meter", messages=MESSAGES)  # half of its 2 rpm
+    metrics = scrape(proxy)
+    for _ in range(50):  # the gauges are refreshed every second
+        if fill_of(metrics, "openai/meter") < [1.0]:
+            break
+        time.sleep(0.2)
+        metrics = scrape(proxy)
+    assert fill_of(metrics, "openai/meter") < [1.0]  # it refills in 30 s
+    fills = [v for (n, _), v in metrics.items() if n == "ratetree_bucket_fill_ratio"]
+    assert len(fills) == 6 and all(-1 <= v <= 1 for v in fills)  # the 6 deployments with rpm
+    assert metrics[("ratetree_admitted_total", frozenset({("group", "fast")}))] >= 8
+    refused = frozenset({("group", "tiny"), ("reason", "rate_limit")})
+    assert metrics[("ratetree_refused_total", refused)] >= 1
+    assert metrics[("ratetree_queue_length", frozenset())] == 0
+    cooling = [v for (n, _), v in metrics.items() if n == "ratetree_cooldown_seconds"]
+    assert cooling and set(cooling) == {0.0}

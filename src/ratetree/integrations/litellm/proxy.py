@@ -33,10 +33,11 @@ from typing import Any
 import yaml
 
 from ratetree.errors import ConfigError
+from ratetree.integrations.litellm.metrics import REFRESH, proxy_metrics, refusal_reason
 from ratetree.integrations.litellm.proxy_settings import ProxySettings, read_proxy_settings
 from ratetree.integrations.litellm.proxy_workers import first_among_workers
 from ratetree.integrations.litellm.proxy_workers import workers as proxy_workers
-from ratetree.integrations.litellm.reading import PATH, metadata_value
+from ratetree.integrations.litellm.reading import PATH, metadata_value, retry_after_of
 from ratetree.integrations.litellm.routing import RatetreeRouting
 
 try:
@@ -150,6 +151,7 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         self._digest: str | None = None
         self._router: object = None  # the Router attached to, compared by identity
         self._watch: asyncio.Task[None] | None = None
+        self._gauges: asyncio.Task[None] | None = None
 
     def load(self, config: Mapping[str, Any], *, workers: int | None = None) -> None:
         """Build the tree from a proxy config; the Router the proxy builds next is attached
@@ -184,6 +186,19 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         except RuntimeError:
             return  # no proxy running here; the first request attaches
         self._watch = loop.create_task(self._attach_when_published())
+        if self._gauges is None and proxy_metrics() is not None:
+            self._gauges = loop.create_task(self._refresh_gauges())
+
+    async def _refresh_gauges(self) -> None:
+        """Keep the metrics' gauges current, for as long as the proxy runs."""
+        metrics = proxy_metrics()
+        while metrics is not None:
+            await asyncio.sleep(REFRESH)
+            if self.routing is not None:
+                try:
+                    metrics.refresh(self.routing.scheduler)
+                except Exception:  # a gauge is not worth a worker: say so and go on
+                    log.exception("ratetree: refreshing the metrics failed")
 
     async def _attach_when_published(self) -> None:
         """Attach the Router as soon as the proxy publishes it, during its startup."""
@@ -255,7 +270,35 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         """``x-ratetree-path``: the groups from the requested one down to the deployment
         that answered (the last attempt's, after a retry or fallback)."""
         path = metadata_value(data, PATH)
-        return {"x-ratetree-path": path} if isinstance(path, str) else None
+        if not isinstance(path, str) or isinstance(response, BaseException):
+            return None
+        metrics = proxy_metrics()
+        if metrics is not None:
+            metrics.admitted.labels(path.split(" > ", 1)[0]).inc()
+        return {"x-ratetree-path": path}
+
+    async def async_post_call_failure_hook(
+        self,
+        request_data: dict[str, Any],
+        original_exception: Exception,
+        user_api_key_dict: object,
+        traceback_str: str | None = None,
+    ) -> None:
+        """Count a refusal of ratetree's (its 429) in the metrics."""
+        metrics, routing = proxy_metrics(), self.routing
+        if metrics is None or routing is None:
+            return
+        if getattr(original_exception, "llm_provider", None) != "ratetree":
+            return
+        if getattr(original_exception, "status_code", None) != 429:
+            return
+        group = getattr(original_exception, "model", None)
+        if not isinstance(group, str) or group not in routing.scheduler.groups:
+            return
+        retry_after = retry_after_of(original_exception)
+        explanation = None if retry_after is None else routing.scheduler.explain(group)
+        reason = refusal_reason(retry_after, str(original_exception), explanation)
+        metrics.refused.labels(group, reason).inc()
 
 
 _CALLBACK: list[RatetreeProxy] = []
