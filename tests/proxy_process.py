@@ -104,13 +104,21 @@ def environment(master_key: str) -> dict[str, str]:
 class ProxyProcess:
     """One ``litellm --config`` process. ``start`` returns once it answers."""
 
-    def __init__(self, config: dict[str, Any], directory: Path, *, workers: int = 1) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        directory: Path,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.config_path = directory / f"config-{secrets.token_hex(4)}.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.log_path = self.config_path.with_suffix(".log")
         self.port = free_port()
         self.workers = workers
         self.master_key = "sk-" + secrets.token_hex(24)
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -137,7 +145,7 @@ class ProxyProcess:
                 self.command(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=environment(self.master_key),
+                env={**environment(self.master_key), **self.env},
             )
         return self.process
 
@@ -157,6 +165,15 @@ class ProxyProcess:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"the proxy did not answer within {timeout:g} s:\n{self.log()}")
+
+    def wait_for_workers(self, timeout: float = START_TIMEOUT) -> None:
+        """Wait until every worker logged that it started (``start`` returns once one
+        answers). Raises RuntimeError when they do not in time."""
+        give_up = time.monotonic() + timeout
+        while self.log().count("Application startup complete") < self.workers:
+            if time.monotonic() > give_up:
+                raise RuntimeError(f"not all {self.workers} workers started:\n{self.log()}")
+            time.sleep(0.2)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
