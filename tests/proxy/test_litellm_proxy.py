@@ -268,6 +268,17 @@ def test_model_info_lists_the_umbrella_groups_with_what_they_reach(proxy: ProxyP
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
+def test_model_new_needs_the_proxys_database(proxy: ProxyProcess, client: openai.OpenAI) -> None:
+    # /model/new writes to the proxy's database first: without one (DATABASE_URL) LiteLLM
+    # refuses it, and nothing reaches the Router or the tree.
+    headers = {"Authorization": f"Bearer {proxy.master_key}"}
+    new = {"model_name": "new", "litellm_params": {"model": "openai/new", "mock_response": "x"}}
+    answer = httpx.post(f"{proxy.base_url}/model/new", headers=headers, json=new, timeout=60)
+    assert answer.status_code == 500 and "No DB Connected" in answer.text
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="new", messages=MESSAGES)
+
+
 def scrape(proxy: ProxyProcess) -> Samples:
     """The proxy's /metrics: (sample name, labels) -> value."""
     headers = {"Authorization": f"Bearer {proxy.master_key}"}

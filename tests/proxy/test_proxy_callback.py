@@ -150,8 +150,77 @@ def test_group_limits_come_from_the_ratetree_key(callback: RatetreeProxy) -> Non
         callback.load(config)
 
 
-def test_a_deployment_added_at_runtime_is_not_in_the_tree(callback: RatetreeProxy) -> None:
-    # What docs/litellm-proxy.md lists as not supported yet: /model/new adds to the Router.
+def added(model_name: str, model: str, **params: Any) -> Any:
+    from litellm.types.router import Deployment
+
+    litellm_params = {"model": model, "api_key": "fake", "mock_response": model, **params}
+    return Deployment(model_name=model_name, litellm_params=litellm_params)
+
+
+def test_a_deployment_added_at_runtime_joins_the_tree(callback: RatetreeProxy) -> None:
+    # What /model/new and the proxy's database do: a deployment upserted into the Router.
+    from litellm.router_api import ChangeSet
+
+    config = mocked(example_config())
+    router = proxy_router(config)
+    callback.load(config)
+    callback.attach(router)
+    version = router.registry().version
+    callback.follow(router)  # nothing changed: nothing rebuilt
+    assert router.registry().version == version
+    router.apply(ChangeSet(upsert=[added("new", "openai/new", rpm=1)]))
+    router.apply(ChangeSet(upsert=[added("fast/glm-4.7", "openai/glm-too")]))
+    callback.follow(router)
+    metadata: dict[str, Any] = {}
+    answer = asyncio.run(router.acompletion(model="new", messages=MESSAGES, metadata=metadata))
+    assert answer.choices[0].message.content == "openai/new"
+    assert metadata["ratetree_path"].startswith("new > ")
+    with pytest.raises(litellm.RateLimitError, match="ratetree: no capacity in group 'new'"):
+        asyncio.run(router.acompletion(model="new", messages=MESSAGES))  # its rpm: 1
+    routing = callback.routing
+    assert routing is not None
+    reached = {
+        e["litellm_params"]["model"] for e in routing.model_list if e["model_name"] == "fast"
+    }
+    assert "openai/glm-too" in reached  # fast reaches what joined its member group
+    version = router.registry().version
+    callback.follow(router)
+    assert router.registry().version == version
+
+
+def test_a_deployment_the_database_had_before_attach_is_kept(callback: RatetreeProxy) -> None:
+    from litellm.router_api import ChangeSet
+
+    config = mocked(example_config())
+    router = proxy_router(config)
+    router.apply(ChangeSet(upsert=[added("stored", "openai/stored")]))
+    callback.load(config)
+    callback.attach(router)
+    answer = asyncio.run(router.acompletion(model="stored", messages=MESSAGES))
+    assert answer.choices[0].message.content == "openai/stored"
+
+
+def test_a_deployment_deleted_at_runtime_leaves_the_tree(callback: RatetreeProxy) -> None:
+    from litellm.router_api import ChangeSet
+
+    config = mocked(example_config())
+    router = proxy_router(config)
+    callback.load(config)
+    callback.attach(router)
+    glm = next(e for e in router.registry().all() if e["model_name"] == "fast/glm-4.7")
+    router.apply(ChangeSet(delete=[glm["model_info"]["id"]]))
+    callback.follow(router)
+    routing = callback.routing
+    assert routing is not None
+    assert {e["model_name"] for e in routing.model_list} == {"fast", "fast/GPT-OSS-120b"}
+    # fast's reference to the group that is gone went with it: fast calls no "fast/glm-4.7"
+    assert {e["litellm_params"]["model"] for e in routing.model_list} == {
+        "groq/openai/gpt-oss-120b",
+        "cerebras/gpt-oss-120b",
+    }
+
+
+def test_a_deployment_updated_at_runtime_is_updated_in_the_tree(callback: RatetreeProxy) -> None:
     from litellm.router_api import ChangeSet
     from litellm.types.router import Deployment
 
@@ -159,12 +228,17 @@ def test_a_deployment_added_at_runtime_is_not_in_the_tree(callback: RatetreeProx
     router = proxy_router(config)
     callback.load(config)
     callback.attach(router)
-    added = {"model": "openai/new", "api_key": "fake", "mock_response": "new"}
-    router.apply(ChangeSet(upsert=[Deployment(model_name="new", litellm_params=added)]))
-    with pytest.raises(
-        litellm.BadRequestError, match="ratetree: model 'new' was added to the Router after attach"
-    ):
-        asyncio.run(router.acompletion(model="new", messages=MESSAGES))
+    glm = next(e for e in router.registry().all() if e["model_name"] == "fast/glm-4.7")
+    params = {**glm["litellm_params"], "rpm": 1}
+    update = Deployment(
+        model_name="fast/glm-4.7", litellm_params=params, model_info=glm["model_info"]
+    )
+    router.apply(ChangeSet(upsert=[update]))
+    callback.follow(router)
+    routing = callback.routing
+    assert routing is not None
+    buckets = routing.scheduler.snapshot().deployments[glm["model_info"]["id"]].buckets
+    assert [(b.kind, b.rate.amount) for b in buckets] == [("rpm", 1)]
 
 
 def test_a_stream_the_client_leaves_releases_its_lease_once(callback: RatetreeProxy) -> None:

@@ -34,6 +34,7 @@ import yaml
 
 from ratetree.errors import ConfigError
 from ratetree.integrations.litellm.metrics import REFRESH, proxy_metrics, refusal_reason
+from ratetree.integrations.litellm.proxy_additions import RouterDeployments
 from ratetree.integrations.litellm.proxy_settings import ProxySettings, read_proxy_settings
 from ratetree.integrations.litellm.proxy_workers import first_among_workers
 from ratetree.integrations.litellm.proxy_workers import workers as proxy_workers
@@ -149,7 +150,10 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         self._notices = notices  # where workers agree who says a startup line (default: tmp)
         self.routing: RatetreeRouting | None = None
         self._digest: str | None = None
-        self._router: object = None  # the Router attached to, compared by identity
+        self._router: Any = None  # the Router attached to, compared by identity
+        self._seen: object = None  # its registry version when ratetree last matched it
+        self._settings: ProxySettings | None = None
+        self._deployments = RouterDeployments([])
         self._watch: asyncio.Task[None] | None = None
         self._gauges: asyncio.Task[None] | None = None
 
@@ -167,6 +171,11 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         if self.routing is not None:
             self.routing.detach()
         self.routing, self._digest, self._router = routing, settings.digest, None
+        aliases = settings.model_group_alias
+        self._settings = settings
+        self._deployments = RouterDeployments(
+            settings.model_list, aliases if isinstance(aliases, Mapping) else ()
+        )
         scheduler = routing.scheduler
         _NOISE.names = frozenset(scheduler.groups) | frozenset(scheduler.spec.aliases)
         logging.getLogger("LiteLLM Router").addFilter(_NOISE)  # once: a Filter is kept once
@@ -210,25 +219,63 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
             await asyncio.sleep(_POLL)
 
     def attached(self) -> bool:
-        """Attach the proxy's current Router if it is new; False while it has none."""
+        """Attach the proxy's current Router if it is new, and follow the changes to its
+        deployments since ratetree last matched them; False while it has none."""
         router = getattr(_proxy_server(), "llm_router", None)
         if router is None or self.routing is None:
             return False
         if router is not self._router:
             self.attach(router)
+        else:
+            self.follow(router)
         return True
+
+    def follow(self, router: Any) -> None:
+        """If the attached ``router``'s deployments changed since ratetree last matched
+        them, rebuild the tree to match (see :meth:`_follow`)."""
+        if router.registry().version != self._seen:
+            self._follow(router.registry().all(), always=True)
+            self._seen = router.registry().version
 
     def attach(self, router: Any) -> None:
         """Give ``router`` the tree's view of the deployments (every group, umbrella groups
         too, listing every deployment it reaches, under the ids the proxy gave them) and
-        the configured aliases, and route its picks through the tree."""
+        the configured aliases, and route its picks through the tree. Deployments the
+        Router has beside the config's (from the proxy's database) join the tree first."""
         routing = self.routing
         if routing is None:
             raise RuntimeError("RatetreeProxy.attach before load")
+        self._follow(router.registry().all(), always=False)
         router.set_model_list(routing.model_list)
         router.apply(ChangeSet(assign={"model_group_alias": routing.model_group_alias}))
         routing.attach(router)
-        self._router = router
+        self._router, self._seen = router, router.registry().version
+
+    def _follow(self, listed: list[Any], *, always: bool) -> None:
+        """Rebuild the tree from the config's deployments as the Router lists them now
+        (added, updated, deleted ones: ``/model/new``, the database), and hand the attached
+        Router the view again (``always``: also when no deployment changed, since whoever
+        changed the Router may have dropped the umbrella groups). A change that makes a
+        config ratetree cannot use is logged and leaves the tree as it was: requests to
+        the deployments it cannot route are refused, saying so."""
+        routing, settings = self.routing, self._settings
+        shown = routing.model_list if routing is not None and always else []
+        changed = self._deployments.update(listed, shown)
+        if routing is None or settings is None or not (changed or always):
+            return
+        try:
+            routing.reconfigure(
+                self._deployments.model_list,
+                model_group_alias=settings.model_group_alias,
+                routing_strategy=settings.routing_strategy,
+                group_limits=settings.group_limits,
+                group_strategies=settings.group_strategies,
+                routing_strategy_args=settings.routing_strategy_args,
+            )
+        except ConfigError as err:
+            log.error(
+                "ratetree: the proxy's deployments changed and ratetree cannot route them: %s", err
+            )
 
     def detach(self) -> None:
         """Stop settling leases from LiteLLM's events (see :meth:`RatetreeRouting.detach`);
