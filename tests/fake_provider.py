@@ -14,6 +14,7 @@ import asyncio
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
@@ -99,6 +100,18 @@ class FakeProvider:
             with self._lock:
                 self.streaming -= 1
         return response
+
+
+def serving(
+    *, delay: float = 0.0, chunks: int = 3, chunk_delay: float = 0.0
+) -> Iterator[FakeProvider]:
+    """A started :class:`FakeProvider`, stopped after: for a fixture to ``yield from``."""
+    server = FakeProvider(delay=delay, chunks=chunks, chunk_delay=chunk_delay)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _event(payload: dict[str, Any]) -> bytes:

@@ -75,7 +75,8 @@ def docs_config() -> dict[str, Any]:
 
 def mocked(config: dict[str, Any], *, ratetree: bool = True) -> dict[str, Any]:
     """``config`` with a fake key and a mock response (the deployment's model string) on
-    every deployment, and the ratetree callback on when ``ratetree``."""
+    every deployment that has no ``api_base`` of the test's, and the ratetree callback on
+    when ``ratetree``."""
     config = copy.deepcopy(config)
     names = {entry["model_name"] for entry in config["model_list"]}
     for entry in config["model_list"]:

@@ -38,7 +38,7 @@ import httpx
 import openai
 from prometheus_client.parser import text_string_to_metric_families
 
-from fake_provider import FakeProvider
+from fake_provider import FakeProvider, serving
 
 MESSAGES: Any = [{"role": "user", "content": "hi"}]
 EXTRA_GROUPS = [
@@ -83,12 +83,7 @@ def answers() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def provider() -> Iterator[FakeProvider]:
     # Streams of 60 s: far longer than any test waits for a slot the stream held.
-    server = FakeProvider(chunks=600, chunk_delay=0.1)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serving(chunks=600, chunk_delay=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -220,19 +215,30 @@ CYCLE = [
 ]
 
 
-def test_a_bad_config_stops_the_proxy_with_one_clear_line(tmp_path: Path) -> None:
+NO_REDIS = {
+    "model_list": CYCLE[2:],
+    "router_settings": {"redis_url": "redis://:secret@127.0.0.1:9/0"},  # nothing listens
+}
+
+
+@pytest.mark.parametrize(
+    ("bad", "line"), [({"model_list": CYCLE}, 0), (NO_REDIS, 2)], ids=["cycle", "no-redis"]
+)
+def test_a_bad_config_stops_the_proxy_with_one_clear_line(
+    tmp_path: Path, bad: dict[str, Any], line: int
+) -> None:
     # (An unknown routing_strategy takes the same way out: test_proxy_callback.py.)
-    process = ProxyProcess(mocked({"model_list": CYCLE}), tmp_path)
+    process = ProxyProcess(mocked(bad), tmp_path)
     try:
         status = process.spawn().wait(timeout=180)
     except subprocess.TimeoutExpired:
-        pytest.fail("a proxy with a reference cycle kept running")
+        pytest.fail("a proxy with a bad config kept running")
     finally:
         process.stop()
     log = process.log()
     assert status != 0
     ours = [line for line in log.splitlines() if line.startswith("ratetree: ")]
-    assert ours == [docs_block("text").splitlines()[0]], log  # the line the docs show
+    assert ours == [docs_block("text").splitlines()[line]], log  # the line the docs show
     assert "Uvicorn running" not in log  # it never served
 
 

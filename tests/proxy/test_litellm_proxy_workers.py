@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-import redis_server
 from proxy_process import ProxyProcess, missing, mocked
 
 if missing():
@@ -26,7 +25,7 @@ if missing():
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from fake_provider import FakeProvider
+from fake_provider import FakeProvider, serving
 
 TINY = [
     {"model_name": "tiny/a", "litellm_params": {"model": "openai/tiny-a", "rpm": 1}},
@@ -45,24 +44,8 @@ def provided(name: str, api_base: str, **limits: int) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    redis_server.require()
-    server = redis_server.RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.kill()
-
-
-@pytest.fixture(scope="module")
 def provider() -> Iterator[FakeProvider]:
-    server = FakeProvider(delay=0.5)  # long enough for requests to overlap
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serving(delay=0.5)  # long enough for requests to overlap
 
 
 @pytest.fixture(scope="module")

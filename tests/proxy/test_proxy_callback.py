@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-import redis_server
 from proxy_process import docs_block, example_config, missing, mocked
 
 if missing():
@@ -27,17 +26,6 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 def proxy_router(config: dict[str, Any]) -> Any:
     """A Router as the proxy makes it: the whole model_list, entries it cannot build skipped."""
     return litellm.Router(model_list=config["model_list"], ignore_invalid_deployments=True)
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    redis_server.require()
-    server = redis_server.RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.kill()
 
 
 @pytest.fixture

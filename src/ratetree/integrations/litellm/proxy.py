@@ -17,8 +17,13 @@ How it gets in, through LiteLLM's extension points only (LiteLLM 1.110):
   groups without deployments of their own become aliases, every pick goes through the tree.
   A startup task attaches as soon as the proxy publishes the Router (its ``llm_router``),
   before the server accepts connections; ``async_pre_call_hook`` checks again before each
-  request, so a Router the proxy rebuilt later is attached before it routes.
-- ``async_post_call_response_headers_hook`` names the path each answer took.
+  request, so a Router the proxy rebuilt later is attached before it routes, and one whose
+  deployments changed (``/model/new``, the database) has the tree rebuilt to match.
+- ``async_post_call_response_headers_hook`` names the path each answer took and counts the
+  admission; ``async_post_call_failure_hook`` counts ratetree's refusals (metrics.py).
+- ``async_post_call_streaming_iterator_hook`` wraps the stream the client reads: when the
+  client hangs up, the request's lease is released then, not when the provider's stream
+  ends.
 """
 
 from __future__ import annotations
@@ -110,11 +115,7 @@ def _build(settings: ProxySettings) -> RatetreeRouting:
         state = _shared_state(settings.redis_url, f"proxy-{settings.digest}")
     return RatetreeRouting.from_model_list(
         settings.model_list,
-        model_group_alias=settings.model_group_alias,
-        routing_strategy=settings.routing_strategy,
-        group_limits=settings.group_limits,
-        group_strategies=settings.group_strategies,
-        routing_strategy_args=settings.routing_strategy_args,
+        **settings.tree_settings(),
         allowed_fails=settings.allowed_fails,
         cooldown_time=settings.cooldown_time,
         state=state,
@@ -264,14 +265,7 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
         if routing is None or settings is None or not (changed or always):
             return
         try:
-            routing.reconfigure(
-                self._deployments.model_list,
-                model_group_alias=settings.model_group_alias,
-                routing_strategy=settings.routing_strategy,
-                group_limits=settings.group_limits,
-                group_strategies=settings.group_strategies,
-                routing_strategy_args=settings.routing_strategy_args,
-            )
+            routing.reconfigure(self._deployments.model_list, **settings.tree_settings())
         except ConfigError as err:
             log.error(
                 "ratetree: the proxy's deployments changed and ratetree cannot route them: %s", err

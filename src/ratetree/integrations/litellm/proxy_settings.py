@@ -53,6 +53,17 @@ class ProxySettings:
     group_limits: Any = None
     group_strategies: Any = None
 
+    def tree_settings(self) -> dict[str, Any]:
+        """The keyword arguments the tree is built and rebuilt with besides the model_list
+        (``RatetreeRouting.from_model_list`` and ``reconfigure`` both take them)."""
+        return {
+            "model_group_alias": self.model_group_alias,
+            "routing_strategy": self.routing_strategy,
+            "group_limits": self.group_limits,
+            "group_strategies": self.group_strategies,
+            "routing_strategy_args": self.routing_strategy_args,
+        }
+
 
 def _resolve(value: object) -> object:
     if isinstance(value, str) and value.startswith(_ENV):
