@@ -6,9 +6,12 @@ one with ratetree switched on in its config. Clients send chat completions over 
 (httpx, one keep-alive connection each) to ``fast/GPT-OSS-120b``, a plain group both can
 serve, and, with ratetree, to ``fast``, the group of groups LiteLLM alone cannot serve.
 For 1 and for 50 concurrent clients it prints the median and 99th percentile of the time
-from sending a request to reading its whole answer.
+from sending a request to reading its whole answer, and the CPU time the proxy process
+spent per request (from /proc, so it holds on a busy machine where latencies do not).
+The cases take turns in ``--rounds`` rounds, so that what else runs on the machine weighs
+on each alike.
 
-    .venv/bin/python benchmarks/proxy_bench.py [--requests 400] [--warmup 50]
+    .venv/bin/python benchmarks/proxy_bench.py [--requests 400] [--warmup 50] [--rounds 5]
 
 Needs the proxy extra (``pip install -e '.[proxy]'``). The numbers depend on the machine
 and on what else runs on it; compare the two columns of one run, not runs.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -68,6 +72,30 @@ async def measure(proxy: ProxyProcess, model: str, clients: int, requests: int) 
     return latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process ``pid`` and its live descendants used so far,
+    from /proc (Linux): what a request costs the proxy, however busy the machine is."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        if current in stats:
+            total += (int(stats[current][11]) + int(stats[current][12])) / ticks
+        stack.extend(children.get(current, ()))
+    return total
+
+
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
 
@@ -76,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=400, help="per measurement")
     parser.add_argument("--warmup", type=int, default=50, help="requests before measuring")
+    parser.add_argument("--rounds", type=int, default=5, help="turns the cases take")
     args = parser.parse_args(argv)
     reason = missing()
     if reason:
@@ -93,19 +122,33 @@ def main(argv: list[str] | None = None) -> int:
             cases = [(name, "fast/GPT-OSS-120b") for name in proxies] + [("with ratetree", "fast")]
             for clients in (1, 50):
                 for name, model in cases:
-                    proxy = proxies[name]
-                    asyncio.run(measure(proxy, model, min(clients, args.warmup), args.warmup))
-                    latencies = asyncio.run(measure(proxy, model, clients, args.requests))
-                    rows.append((name, model, clients, len(latencies), latencies))
+                    warmup = measure(proxies[name], model, min(clients, args.warmup), args.warmup)
+                    asyncio.run(warmup)
+                # Rounds taking turns, each case first in turn: a change in the machine's load
+                # during the run then falls on every case alike.
+                measured: dict[tuple[str, str], list[float]] = {case: [] for case in cases}
+                cpu = dict.fromkeys(cases, 0.0)
+                for round_ in range(args.rounds):
+                    turn = cases[round_ % len(cases) :] + cases[: round_ % len(cases)]
+                    for name, model in turn:
+                        pid = proxies[name].pid
+                        share = measure(proxies[name], model, clients, args.requests // args.rounds)
+                        before = cpu_seconds(pid)
+                        measured[name, model] += asyncio.run(share)
+                        cpu[name, model] += cpu_seconds(pid) - before
+                for (name, model), latencies in measured.items():
+                    per_request = cpu[name, model] / len(latencies)
+                    rows.append((name, model, clients, len(latencies), latencies, per_request))
         finally:
             for proxy in proxies.values():
                 proxy.stop()
-    columns = ("proxy", "model", "clients", "requests", "median ms", "p99 ms")
-    print("{:<15} {:<19} {:>7} {:>8} {:>10} {:>8}".format(*columns))
-    for name, model, clients, count, latencies in rows:
+    columns = ("proxy", "model", "clients", "requests", "median ms", "p99 ms", "cpu ms/req")
+    print("{:<15} {:<19} {:>7} {:>8} {:>10} {:>8} {:>10}".format(*columns))
+    for name, model, clients, count, latencies, cpu_per_request in rows:
         print(
             f"{name:<15} {model:<19} {clients:>7} {count:>8} "
-            f"{statistics.median(latencies) * 1000:>10.1f} {p99(latencies) * 1000:>8.1f}"
+            f"{statistics.median(latencies) * 1000:>10.1f} {p99(latencies) * 1000:>8.1f} "
+            f"{cpu_per_request * 1000:>10.2f}"
         )
     return 0
 

@@ -123,6 +123,13 @@ class ProxyProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int:
+        """The process id of the running proxy. Raises RuntimeError before ``start``."""
+        if self.process is None:
+            raise RuntimeError("the proxy is not running")
+        return self.process.pid
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

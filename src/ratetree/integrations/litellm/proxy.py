@@ -290,7 +290,7 @@ class RatetreeProxy(CustomLogger):  # type: ignore[misc]
     ) -> AsyncGenerator[Any, None]:
         """Pass a stream on to the client. When the client goes away mid-stream (the proxy
         closes this generator, or cancels the task reading it), release the request's lease
-        at once: LiteLLM goes on reading the provider's stream to its end, but the
+        at once: LiteLLM may go on reading the provider's stream to its end, but the
         capacity ratetree holds follows the client."""
         try:
             async for chunk in response:
