@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import threading
+import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -41,9 +41,13 @@ from ratetree.core.buckets import NEVER
 from ratetree.core.gates import Gate, GroupState, below
 from ratetree.core.leases import Lease
 from ratetree.core.reconfigure import edge_keys
-from ratetree.core.validate import show
 from ratetree.errors import ConfigError, StateUnavailable
 from ratetree.state.base import Host, Moment, StateBackend
+from ratetree.state.breaker import Breaker, CircuitOpen
+from ratetree.state.flusher import Flusher
+from ratetree.state.redis_checks import check_connection, describe, user_of
+from ratetree.state.redis_guard import Guard
+from ratetree.state.redis_settings import open_client, validate
 from ratetree.state.redis_trips import (
     COMMIT_TRIP,
     FLUSH,
@@ -88,9 +92,22 @@ class RedisState:
     the Redis server's TIME (the default, and what production wants); a callable sends its
     readings as the time instead (tests with a FakeClock). ``retries``: how often a refused
     commit selects again. ``max_pending``: releases kept for redelivery while Redis is
-    down; beyond it the oldest is dropped and logged. Pass it as ``Scheduler(spec,
-    state=...)``; one RedisState serves one scheduler. Raises ConfigError for a bad value,
-    ImportError without the ``redis`` package.
+    down; beyond it the oldest is dropped and logged.
+
+    The circuit breaker (``state.breaker``): after Redis failed to answer, nothing is sent
+    for ``backoff`` seconds, doubling with each failure in a row up to ``max_backoff``,
+    each shortened by up to ``jitter`` of itself (drawn from ``rng``); meanwhile every
+    operation is answered from ``on_unavailable`` at once. ``backoff=0`` turns it off.
+    ``flush_interval``: while releases wait for delivery, a background thread tries every
+    that many seconds (and at once when Redis answers again); :meth:`close` stops it.
+    ``check``: talk to Redis once now (see ``state.redis_checks``), so that a wrong
+    password, a failed TLS verification, a cluster node behind a plain client, a missing
+    ACL permission or a script that does not load raise here rather than look like an
+    outage later; an unreachable server is only logged.
+
+    Pass it as ``Scheduler(spec, state=...)``; one RedisState serves one scheduler. Raises
+    ConfigError for a bad value or URL, or a configuration error the check found (the
+    message names the cause, never a password); ImportError without the ``redis`` package.
     """
 
     #: other processes share this state: waiting is not offered on it
@@ -110,30 +127,34 @@ class RedisState:
         max_pending: int = 10_000,
         replica_id: str | None = None,
         timeout: float = 1.0,
+        backoff: float = 0.1,
+        max_backoff: float = 5.0,
+        jitter: float = 0.5,
+        rng: random.Random | None = None,
+        flush_interval: float = 1.0,
+        check: bool = True,
     ) -> None:
         import redis  # the optional dependency, imported only when a RedisState is made
 
-        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
-            raise ConfigError(f"prefix {show(prefix)} must be a non-empty string without braces")
-        if on_unavailable not in ("closed", "open"):
-            raise ConfigError(f"on_unavailable {show(on_unavailable)} must be 'closed' or 'open'")
-        for name, value in (
-            ("lease_ttl", lease_ttl),
-            ("sync_interval", sync_interval),
-            ("unavailable_retry_after", unavailable_retry_after),
-            ("timeout", timeout),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{name} {show(value)} must be a number")
-            if not (math.isfinite(value) and value >= 0) or (name == "lease_ttl" and not value):
-                raise ConfigError(f"{name} {show(value)} must be a finite number > 0")
-        for name, count in (("retries", retries), ("max_pending", max_pending)):
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise ConfigError(f"{name} {show(count)} must be an integer >= 0")
-        if isinstance(client, str):
-            client = redis.Redis.from_url(
-                client, socket_timeout=timeout, socket_connect_timeout=timeout
-            )
+        validate(
+            prefix,
+            on_unavailable,
+            positive={"lease_ttl": lease_ttl, "flush_interval": flush_interval},
+            finite={
+                "sync_interval": sync_interval,
+                "unavailable_retry_after": unavailable_retry_after,
+                "timeout": timeout,
+            },
+            counts={"retries": retries, "max_pending": max_pending},
+        )
+        breaker = Breaker(
+            clock or time.monotonic,
+            rng if rng is not None else random.Random(),
+            backoff=backoff,
+            max_backoff=max_backoff,
+            jitter=jitter,
+        )
+        client = open_client(client, timeout)
         self.client: redis.Redis = client
         self.prefix = prefix
         self.lease_ttl = float(lease_ttl)
@@ -144,19 +165,23 @@ class RedisState:
         self.unavailable_retry_after = float(unavailable_retry_after)
         self.max_pending = max_pending
         self.replica_id = replica_id or uuid.uuid4().hex[:12]
+        self.timeout = float(timeout)
         self.stats = RedisStats()
-        self._errors = (redis.exceptions.RedisError,)
+        self._errors = (redis.exceptions.RedisError, CircuitOpen)
         self._timeout = redis.exceptions.TimeoutError
+        self._lost = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        self._user = user_of(client)
         self._commit = client.register_script(COMMIT)
         self._settle = client.register_script(SETTLE)
         self._read = client.register_script(READ)
         self._host: Host | None = None
         self._pid = os.getpid()
+        self.breaker = breaker
+        self._flusher = Flusher(self.flush, float(flush_interval))
         # Round trips of this process run one at a time, numbered in the order Redis ran
         # them; a gate's view takes a reply only if it is newer than the last one it took
         # (threads would otherwise apply replies out of order and leave stale counts).
-        self._io = threading.Lock()
-        self._ran = 0
+        self._guard = Guard(breaker, self._reached, self._flusher.poke)
         self._gates: dict[int, Remote] = {}
         self._subtrees: dict[int, list[Remote]] = {}
         self._synced: dict[int, float] = {}
@@ -164,6 +189,8 @@ class RedisState:
         self._pending: deque[Pending] = deque()
         self._count = 0
         self._down = False
+        if check:
+            check_connection(client, prefix, on_unavailable, redis.cluster.RedisCluster)
 
     # ----------------------------------------------------------------- wiring (StateBackend)
 
@@ -196,6 +223,12 @@ class RedisState:
     def pending(self) -> int:
         """Releases and failures waiting to be delivered to Redis."""
         return len(self._pending)
+
+    def close(self) -> None:
+        """Stop the background delivery of queued releases (waiting up to ``timeout`` for
+        a round trip it is in); what still waits is delivered by later operations or
+        :meth:`flush`. The client stays open. Never raises."""
+        self._flusher.close(self.timeout)
 
     def flush(self) -> int:
         """Try to deliver the waiting releases now; returns how many still wait. Never
@@ -262,7 +295,6 @@ class RedisState:
         pid = os.getpid()
         if pid != self._pid:
             self._pid, self._count = pid, 0
-            self._io = threading.Lock()  # a parent's thread may have held it at the fork
             self._leases.clear()
             self._pending.clear()
 
@@ -323,11 +355,14 @@ class RedisState:
             keys += gate.keys
             args += gate.args
         keys += extra
-        with self._io:
-            reply: list[Any] = script(keys=keys, args=args)
-            self._ran += 1
-            # The reply, then its place in the order Redis ran this process's scripts.
-            return [*reply, self._ran]
+        # The reply, then its place in the order Redis ran this process's scripts.
+        return self._guard.call(partial(script, keys=keys, args=args))
+
+    def _reached(self, error: BaseException) -> bool | None:
+        """Whether a call that raised ``error`` reached Redis (for the breaker)."""
+        if not isinstance(error, self._errors):
+            return None
+        return not isinstance(error, self._lost) or describe(error, self._user) is not None
 
     def _land(self, trip: RedisTrip, moment: Moment, undo: Callable[[], None]) -> bool:
         """Under the scheduler's lock: account for a trip that ran and copy what Redis
@@ -349,15 +384,23 @@ class RedisState:
         if error is not None and not isinstance(error, self._errors):
             undo()  # not Redis being away (e.g. a clock that raised): take nothing
             raise error
+        problem = None if error is None else describe(error, self._user)
         if error is None:
             if self._down:
                 self._down = False
                 log.info("ratetree: Redis reachable again")
+        elif problem is not None:  # no outage: it will not pass, so say so every time
+            stats.misconfigured += 1
+            log.error("ratetree: %s; failing %s", problem, self.on_unavailable)
         else:
             stats.unavailable += 1
             # The first error of an outage may have cut a script that ran; so may a
-            # timeout. Later ones are refused connections.
-            unsure = trip.sent and (not self._down or isinstance(error, self._timeout))
+            # timeout. Later ones are refused connections, or the breaker sent nothing.
+            unsure = (
+                trip.sent
+                and not isinstance(error, CircuitOpen)
+                and (not self._down or isinstance(error, self._timeout))
+            )
             if not self._down:
                 self._down = True
                 log.warning(
@@ -365,10 +408,13 @@ class RedisState:
                 )
             if unsure and trip.kind == COMMIT_TRIP:  # it may have taken a slot: give it back
                 self._queue(Pending(trip.gates, trip.lease_id, 0.0, "", 0.0, now))
+        if error is not None:
             if trip.kind == FLUSH or self.on_unavailable == "open":
                 return trip.kind == COMMIT_TRIP  # fail open: the view alone admits
             undo()
-            reason = StateUnavailable(trip.group, self.unavailable_retry_after, str(error))
+            reason = StateUnavailable(
+                trip.group, self.unavailable_retry_after, problem or str(error)
+            )
             raise reason from error
         if trip.kind == FLUSH:
             return True
@@ -392,6 +438,7 @@ class RedisState:
         pending.late = True
         self._pending.append(pending)
         self.stats.queued += 1
+        self._flusher.start()
         while len(self._pending) > self.max_pending:
             lost = self._pending.popleft()
             self.stats.dropped += 1

@@ -18,6 +18,7 @@ class RedisStats:
 
     __slots__ = (
         "dropped",
+        "misconfigured",
         "queued",
         "redelivered",
         "refused",
@@ -33,8 +34,10 @@ class RedisStats:
         self.refused = 0
         #: subtree reads after the local view refused
         self.syncs = 0
-        #: operations that found Redis unreachable
+        #: operations that found Redis unreachable (or skipped it: the breaker was open)
         self.unavailable = 0
+        #: operations Redis refused for a configuration error (logged every time)
+        self.misconfigured = 0
         #: releases and failures that could not be delivered and were queued
         self.queued = 0
         #: queued releases delivered later
