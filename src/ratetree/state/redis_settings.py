@@ -43,13 +43,21 @@ def validate(
 
 def open_client(client: Any, timeout: float) -> Any:
     """``client`` itself, or for a URL a ``redis.Redis`` with ``timeout`` seconds to connect
-    and for each reply. Raises ConfigError for a URL the client cannot read (shown with
-    its password replaced by ``***``)."""
+    and for each reply, which retries a command once on a broken connection and never on
+    a timeout. Raises ConfigError for a URL the client cannot read (shown with its password
+    replaced by ``***``)."""
     import redis  # the optional dependency
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     if not isinstance(client, str):
         return client
+    # redis-py retries 10 times by default, on timeouts too: a hung server would hold each
+    # call for 11 timeouts, and a retried commit may run twice.
+    retry = Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
     try:
-        return redis.Redis.from_url(client, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return redis.Redis.from_url(
+            client, socket_timeout=timeout, socket_connect_timeout=timeout, retry=retry
+        )
     except ValueError as err:
         raise ConfigError(f"Redis URL {show(redact(client))} is invalid: {err}") from None
