@@ -51,9 +51,15 @@ def password_server(tmp_path: Path) -> Iterator[RedisServer]:
     yield from redis_server_module.running(tmp_path, extra=("--requirepass", SECRET))
 
 
+def _cluster_options(bus: int | None = None) -> tuple[str, ...]:
+    # The bus port defaults to the port + 10000, too high for many free ports: name one.
+    bus = bus or redis_server_module.free_port()
+    return ("--cluster-enabled", "yes", "--cluster-port", str(bus))
+
+
 @pytest.fixture
 def cluster_node(tmp_path: Path) -> Iterator[RedisServer]:
-    yield from redis_server_module.running(tmp_path, extra=("--cluster-enabled", "yes"))
+    yield from redis_server_module.running(tmp_path, extra=_cluster_options())
 
 
 def _refusals_logged(
@@ -146,21 +152,21 @@ def test_moved_from_a_two_node_cluster_names_the_cause_not_the_slot(
 ) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
+    bus = redis_server_module.free_port()
     nodes = [
-        redis_server_module.running(tmp_path / name, extra=("--cluster-enabled", "yes"))
-        for name in ("a", "b")
+        redis_server_module.running(tmp_path / "a", extra=_cluster_options()),
+        redis_server_module.running(tmp_path / "b", extra=_cluster_options(bus)),
     ]
     a, b = (next(n) for n in nodes)
     try:
         owner = redis.Redis.from_url(b.url)
         owner.cluster("ADDSLOTSRANGE", "0", "16383")
-        redis.Redis.from_url(a.url).cluster("MEET", "127.0.0.1", str(b.port))
+        redis.Redis.from_url(a.url).cluster("MEET", "127.0.0.1", str(b.port), str(bus))
         other = redis.Redis.from_url(a.url)
 
         def formed() -> bool:
             info = other.cluster("INFO")
-            text = info.decode() if isinstance(info, bytes) else str(info)
-            return "cluster_state:ok" in text
+            return isinstance(info, dict) and info.get("cluster_state") == "ok"
 
         _wait_for(formed)
         # A's plain client is sent to B for every key: MOVED <slot> <address>.
