@@ -85,6 +85,21 @@ class _Settlement:
             with local.locked() as moment:
                 local.fold(trip, moment, _nothing)
 
+    def renew(self, lease: Lease, ttl: float | None) -> None:
+        """Extend ``lease``'s slots in a shared state. Raises ValueError for a bad
+        ``ttl``; never for an unreachable state."""
+        if ttl is not None:
+            ttl = number(ttl, "ttl", positive=True)
+        backend, local = self.backend, self.local
+        if not backend.shared:
+            return  # nothing expires in memory
+        with local.locked() as moment:
+            trip = backend.renew(lease, ttl, moment.now) if lease.open else None
+        if trip is not None:
+            trip.run()
+            with local.locked() as moment:
+                local.fold(trip, moment, _nothing)
+
 
 class Scheduler:
     """Chooses deployments for requests to groups, honoring every limit on the way.

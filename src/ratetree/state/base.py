@@ -129,6 +129,12 @@ class StateBackend(_Backend, Protocol):
         """``lease`` was settled in the view: the trip that delivers it, or None."""
         ...
 
+    def renew(self, lease: Lease, ttl: float | None, now: float) -> Trip | None:
+        """The open ``lease`` is to live ``ttl`` more seconds (None: the backend's own TTL):
+        the trip that extends it, or None when nothing expires. Its ``apply`` never
+        raises for an unreachable state."""
+        ...
+
 
 class AsyncStateBackend(_Backend, Protocol):
     """:class:`StateBackend` whose trips are awaited (for an asyncio scheduler)."""

@@ -300,6 +300,9 @@ class MemoryState:
     ) -> Trip | None:
         return None
 
+    def renew(self, lease: Lease, ttl: float | None, now: float) -> Trip | None:
+        return None
+
     def __repr__(self) -> str:
         return "<MemoryState>"
 

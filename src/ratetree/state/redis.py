@@ -51,14 +51,18 @@ from ratetree.state.redis_settings import open_client, validate
 from ratetree.state.redis_trips import (
     COMMIT_TRIP,
     FLUSH,
+    QUIET,
     READ_TRIP,
+    RENEW,
     Call,
     Pending,
     RedisStats,
     RedisTrip,
     Remote,
+    copy_in,
 )
 from ratetree.state.scripts import COMMIT, READ, SETTLE
+from ratetree.state.scripts import RENEW as RENEW_SCRIPT
 
 if TYPE_CHECKING:
     import redis
@@ -174,6 +178,7 @@ class RedisState:
         self._commit = client.register_script(COMMIT)
         self._settle = client.register_script(SETTLE)
         self._read = client.register_script(READ)
+        self._renew = client.register_script(RENEW_SCRIPT)
         self._host: Host | None = None
         self._pid = os.getpid()
         self.breaker = breaker
@@ -286,6 +291,16 @@ class RedisState:
         own = Pending(self._on(lease.gates), lease_id, diff, mode, retry_after or 0.0, now)
         return self._trip(FLUSH, now, own=own)
 
+    def renew(self, lease: Lease, ttl: float | None, now: float) -> RedisTrip | None:
+        """The round trip that keeps ``lease``'s in-flight slots ``ttl`` (default:
+        ``lease_ttl``) more seconds; None for a lease Redis does not hold (settled, or
+        admitted while failing open)."""
+        lease_id = self._leases.get(lease)
+        if lease_id is None:
+            return None
+        args = (repr(float(self.lease_ttl if ttl is None else ttl)), "", "", "")
+        return self._trip(RENEW, now, self._on(lease.gates), lease_id, args)
+
     # ----------------------------------------------------------------- plumbing
 
     def _after_fork(self) -> None:
@@ -326,7 +341,7 @@ class RedisState:
             op = (repr(p.diff), p.mode, first, repr(host.cooldown_time))
             fails = (p.gates[-1].fails,) if p.mode == "p" else ()
             sends[i] = (p, partial(self._call, self._settle, p.gates, p.lease_id, op, fails))
-        script = {COMMIT_TRIP: self._commit, READ_TRIP: self._read}.get(kind)
+        script = {COMMIT_TRIP: self._commit, READ_TRIP: self._read, RENEW: self._renew}.get(kind)
         main = (
             None if script is None else partial(self._call, script, gates or [], lease_id, args, ())
         )
@@ -373,7 +388,7 @@ class RedisState:
             stats.round_trips += 1
             if p.late:
                 stats.redelivered += 1
-            self._apply(p.gates, reply, moment)
+            copy_in(p.gates, reply, moment)
         left = [p for p, _ in trip.sends[len(trip.delivered) :]]
         for p in reversed([p for p in left if p.late]):
             self._pending.appendleft(p)  # still the oldest: first on the next trip
@@ -409,7 +424,7 @@ class RedisState:
             if unsure and trip.kind == COMMIT_TRIP:  # it may have taken a slot: give it back
                 self._queue(Pending(trip.gates, trip.lease_id, 0.0, "", 0.0, now))
         if error is not None:
-            if trip.kind == FLUSH or self.on_unavailable == "open":
+            if trip.kind in QUIET or self.on_unavailable == "open":
                 return trip.kind == COMMIT_TRIP  # fail open: the view alone admits
             undo()
             reason = StateUnavailable(
@@ -422,15 +437,17 @@ class RedisState:
         stats.round_trips += 1
         if trip.kind == READ_TRIP:
             stats.syncs += 1
+        elif trip.kind == RENEW:
+            pass
         elif reply[0] in (b"1", "1"):
             assert trip.lease is not None
             self._leases[trip.lease] = trip.lease_id
         else:
             stats.refused += 1
             undo()  # before the reply: Redis's counts do not hold this commit
-            self._apply(trip.gates, reply, moment)
+            copy_in(trip.gates, reply, moment)
             return False
-        self._apply(trip.gates, reply, moment)
+        copy_in(trip.gates, reply, moment)
         return True
 
     def _queue(self, pending: Pending) -> None:
@@ -443,35 +460,6 @@ class RedisState:
             lost = self._pending.popleft()
             self.stats.dropped += 1
             log.error("ratetree: dropped an undelivered release of lease %s", lost.lease_id)
-
-    def _apply(self, gates: list[Remote], reply: list[Any], moment: Moment) -> None:
-        """Copy the gates' state from a script's reply into the local view."""
-        # The reply's moments are in the script's time; shift them into this clock's.
-        offset = moment.now - float(reply[1])
-        horizon, wake = moment.horizon, moment.wake
-        ran = reply[-1]
-        pos = 2
-        for gate in gates:
-            item = gate.item
-            if ran < gate.ran:  # a later reply already set this gate
-                pos += 2 + len(gate.buckets)
-                continue
-            gate.ran = ran
-            cool = reply[pos]
-            item.cooling_until = float(cool) + offset if cool else -NEVER
-            count = int(reply[pos + 1])
-            if count >= 0:
-                item.in_flight = count
-            pos += 2
-            for bucket in gate.buckets:
-                full = reply[pos]
-                bucket.full_at = float(full) + offset if full else -NEVER
-                pos += 1
-            wake.refresh(item, horizon)
-            for edge in item.usage_watchers:
-                edge.tier.update(edge)
-            for edge in item.busy_watchers:
-                edge.tier.update(edge)
 
     def __repr__(self) -> str:
         return f"<RedisState prefix={self.prefix!r} replica={self.replica_id!r}>"

@@ -1,6 +1,7 @@
 """The pieces of a Redis round trip: each gate's keys and arguments (:class:`Remote`), a
 release waiting to be delivered (:class:`Pending`), the trip itself (:class:`RedisTrip`,
-a ``state.base.Trip``) and the counters (:class:`RedisStats`)."""
+a ``state.base.Trip``), the counters (:class:`RedisStats`) and the copy of a script's reply
+into the view (:func:`copy_in`)."""
 
 from __future__ import annotations
 
@@ -98,7 +99,9 @@ class Pending:
         self.late = False  # its first delivery failed
 
 
-COMMIT_TRIP, READ_TRIP, FLUSH = "commit", "read", "flush"
+COMMIT_TRIP, READ_TRIP, FLUSH, RENEW = "commit", "read", "flush", "renew"
+#: trips whose failure is never raised (their callers go on whatever Redis says)
+QUIET = (FLUSH, RENEW)
 Call = Callable[[], list[Any]]
 
 
@@ -157,3 +160,33 @@ class RedisTrip:
 
     def apply(self, moment: Moment, undo: Callable[[], None]) -> bool:
         return self.land(self, moment, undo)
+
+
+def copy_in(gates: list[Remote], reply: list[Any], moment: Moment) -> None:
+    """Copy the gates' state from a script's reply into the local view."""
+    # The reply's moments are in the script's time; shift them into this clock's.
+    offset = moment.now - float(reply[1])
+    horizon, wake = moment.horizon, moment.wake
+    ran = reply[-1]
+    pos = 2
+    for gate in gates:
+        item = gate.item
+        if ran < gate.ran:  # a later reply already set this gate
+            pos += 2 + len(gate.buckets)
+            continue
+        gate.ran = ran
+        cool = reply[pos]
+        item.cooling_until = float(cool) + offset if cool else -NEVER
+        count = int(reply[pos + 1])
+        if count >= 0:
+            item.in_flight = count
+        pos += 2
+        for bucket in gate.buckets:
+            full = reply[pos]
+            bucket.full_at = float(full) + offset if full else -NEVER
+            pos += 1
+        wake.refresh(item, horizon)
+        for edge in item.usage_watchers:
+            edge.tier.update(edge)
+        for edge in item.busy_watchers:
+            edge.tier.update(edge)
