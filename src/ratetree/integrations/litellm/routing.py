@@ -106,7 +106,7 @@ class RatetreeRouting:
         self._cool_last = cool_last_deployment
         self._view = RouterView(scheduler.spec)
         self._lock = threading.Lock()  # a pick's acquire and entry against a reconfiguration
-        self._ledger = Ledger()
+        self._ledger = Ledger.renewing(scheduler.state, clock)
         self._strategy = Strategy(self)
         self._settler = Settler(self)
         self._router: Any = None
