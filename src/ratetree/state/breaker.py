@@ -141,6 +141,12 @@ class Breaker:
             self.until = self.clock() + self.interval(self.failures)
             return False
 
+    def forked(self) -> None:
+        """In a process forked from the one that made it: a new lock (a parent's thread
+        may have held the old one at the fork), and closed."""
+        self._lock = threading.Lock()
+        self.failures, self.probing = 0, False
+
     def interval(self, failures: int) -> float:
         """The back-off after ``failures`` failures in a row, jitter drawn."""
         # 2**60 already dwarfs any max_backoff; the cap keeps the power finite.

@@ -416,7 +416,7 @@ class RedisState:
                 and not isinstance(error, CircuitOpen)
                 and (not self._down or isinstance(error, self._timeout))
             )
-            if not self._down:
+            if not self._down and not isinstance(error, CircuitOpen):  # report the real cause
                 self._down = True
                 log.warning(
                     "ratetree: Redis unreachable (%s); failing %s", error, self.on_unavailable

@@ -43,8 +43,9 @@ class Guard:
         """``send()``'s reply followed by its number in the order Redis ran this process's
         calls. Raises CircuitOpen without sending while the breaker holds calls back, and
         what ``send`` raises."""
-        if self._pid != os.getpid():  # forked: a parent's thread may have held the lock
+        if self._pid != os.getpid():  # forked: a parent's thread may have held the locks
             self._io, self._pid = threading.Lock(), os.getpid()
+            self.breaker.forked()
         breaker = self.breaker
         ticket = breaker.allow()
         if ticket is SKIP:
