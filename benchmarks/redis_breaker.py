@@ -26,10 +26,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
 from ratetree import Deployment, Group, Limits, Member, NoCapacity, RedisState, Scheduler, TreeSpec
 
 THREADS = 8
@@ -45,29 +41,11 @@ SPEC = TreeSpec(
 )
 
 
-class CountingRedis(redis.Redis):
-    """Counts the commands it is asked to send."""
-
-    sent = 0
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.sent += 1
-        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-
-
-def _client(url: str) -> CountingRedis:
-    # What RedisState makes of a URL: 1 s timeouts, one retry on a broken connection only.
-    retry = Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
-    client = CountingRedis.from_url(
-        url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=retry
-    )
-    assert isinstance(client, CountingRedis)
-    return client
-
-
 def case(server: Any, mode: str, breaker: bool, seconds: float) -> tuple[Any, ...]:
     """One row: mode, breaker, answers, median/p99/max ms, commands sent while hung."""
-    client = _client(server.url)
+    from redis_counting import counting_client
+
+    client = counting_client(server.url, 1.0)  # what RedisState makes of the URL
     options: dict[str, Any] = {} if breaker else {"backoff": 0}
     state = RedisState(client, prefix=uuid.uuid4().hex, on_unavailable=mode, **options)
     scheduler = Scheduler(SPEC, state=state)

@@ -12,12 +12,9 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 import redis_server as redis_server_module
 from ratetree import (
@@ -35,6 +32,7 @@ from ratetree import (
 from ratetree.core.leases import Lease
 from ratetree.state.redis import BACKLOG
 from ratetree.testing import FakeClock
+from redis_counting import counting_client
 from redis_server import RedisServer
 
 CAP = 4
@@ -54,29 +52,9 @@ SPEC = TreeSpec(
 LIMIT = 30.0
 
 
-class CountingRedis(redis.Redis):
-    """Counts the commands it is asked to send (EVALSHA and the rest)."""
-
-    sent = 0
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.sent += 1
-        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[RedisServer]:
     yield from redis_server_module.running(tmp_path, persist=True)
-
-
-def _client(server: RedisServer) -> CountingRedis:
-    # As RedisState makes its own from a URL: short timeouts, no retry on a timeout.
-    retry = Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,))
-    client = CountingRedis.from_url(
-        server.url, socket_timeout=0.2, socket_connect_timeout=0.2, retry=retry
-    )
-    assert isinstance(client, CountingRedis)
-    return client
 
 
 def _in_flight(server: RedisServer, prefix: str) -> int:
@@ -126,7 +104,7 @@ def test_a_hung_redis_is_asked_once_per_interval_and_every_thread_gets_its_answe
 ) -> None:
     clock = FakeClock(0.0)
     prefix = uuid.uuid4().hex
-    client = _client(server)
+    client = counting_client(server.url, 0.2)
     state = RedisState(client, prefix=prefix, clock=clock, on_unavailable=mode)
     scheduler = Scheduler(SPEC, clock=clock, state=state)
     scheduler.acquire("g").release()
