@@ -32,7 +32,7 @@ from ratetree import (
     StateUnavailable,
     TreeSpec,
 )
-from ratetree.state.redis_checks import redact
+from ratetree.state.redis_checks import describe, redact, user_of
 from redis_server import RedisServer
 
 SECRET = "s3cret-Pa55"
@@ -174,7 +174,9 @@ def test_moved_from_a_two_node_cluster_names_the_cause_not_the_slot(
         slot = str(key_slot(b"ratetree:{p}:h:d:d"))
         assert "Redis Cluster node" in reasons[0] and not re.search(rf"\b{slot}\b", reasons[0])
         # What the message advises works: a cluster client, checked and used.
-        cluster = RedisCluster(host="127.0.0.1", port=b.port)
+        owner.acl_setuser("ops", enabled=True, nopass=True, keys=["*"], commands=["+@all"])
+        cluster = RedisCluster(host="127.0.0.1", port=b.port, username="ops", password="-")
+        assert user_of(cluster) == "ops"  # read from the cluster client's settings
         scheduler = Scheduler(SPEC, state=RedisState(cluster, prefix=uuid.uuid4().hex))
         scheduler.acquire("g").release()
         cluster.close()
@@ -232,3 +234,9 @@ def test_an_unreachable_server_at_construction_is_an_outage_not_a_config_error(
     assert any("did not answer the check" in r.getMessage() for r in caplog.records)
     with pytest.raises(StateUnavailable):
         Scheduler(SPEC, state=state).acquire("g")
+
+
+def test_cluster_errors_through_a_cluster_client_are_outages_a_failover_ends() -> None:
+    down = redis.exceptions.ClusterDownError("The cluster is down")
+    assert describe(down, cluster=True) is None
+    assert "Redis Cluster node" in (describe(down) or "")

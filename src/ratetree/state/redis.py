@@ -175,6 +175,7 @@ class RedisState:
         self._timeout = redis.exceptions.TimeoutError
         self._lost = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
         self._user = user_of(client)
+        self._cluster = isinstance(client, redis.cluster.RedisCluster)
         self._commit = client.register_script(COMMIT)
         self._settle = client.register_script(SETTLE)
         self._read = client.register_script(READ)
@@ -377,7 +378,10 @@ class RedisState:
         """Whether a call that raised ``error`` reached Redis (for the breaker)."""
         if not isinstance(error, self._errors):
             return None
-        return not isinstance(error, self._lost) or describe(error, self._user) is not None
+        return not isinstance(error, self._lost) or self._problem(error) is not None
+
+    def _problem(self, error: BaseException) -> str | None:
+        return describe(error, self._user, self._cluster)
 
     def _land(self, trip: RedisTrip, moment: Moment, undo: Callable[[], None]) -> bool:
         """Under the scheduler's lock: account for a trip that ran and copy what Redis
@@ -399,7 +403,7 @@ class RedisState:
         if error is not None and not isinstance(error, self._errors):
             undo()  # not Redis being away (e.g. a clock that raised): take nothing
             raise error
-        problem = None if error is None else describe(error, self._user)
+        problem = None if error is None else self._problem(error)
         if error is None:
             if self._down:
                 self._down = False

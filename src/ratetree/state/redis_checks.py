@@ -44,8 +44,9 @@ def redact(url: str) -> str:
 
 def user_of(client: Any) -> str:
     """The ACL user ``client`` logs in as (``'default'`` without one)."""
-    pool = getattr(client, "connection_pool", None)
-    kwargs = getattr(pool, "connection_kwargs", None)
+    # A plain client keeps its settings on its pool, a cluster client on its node manager.
+    holder = getattr(client, "connection_pool", None) or getattr(client, "nodes_manager", None)
+    kwargs = getattr(holder, "connection_kwargs", None)
     user = kwargs.get("username") if isinstance(kwargs, dict) else None
     return user if isinstance(user, str) and user else "default"
 
@@ -61,9 +62,10 @@ def _ssl_error(error: BaseException) -> ssl.SSLError | None:
     return None
 
 
-def describe(error: BaseException, user: str = "default") -> str | None:
+def describe(error: BaseException, user: str = "default", cluster: bool = False) -> str | None:
     """The configuration problem ``error`` (from the redis client) reveals, in words, or
-    None when it is an outage (refused, timed out, reset) or any other failure."""
+    None when it is an outage (refused, timed out, reset) or any other failure. Through a
+    cluster client (``cluster``) cluster errors are outages: a failover answers them."""
     from redis import exceptions as e  # the optional dependency
 
     text = str(error)
@@ -79,7 +81,7 @@ def describe(error: BaseException, user: str = "default") -> str | None:
             "needs EVALSHA, SCRIPT LOAD and TIME, and read-write access to keys ratetree:*"
         )
     lowered = text.lower()
-    if (
+    if not cluster and (
         isinstance(error, (e.ClusterError, e.AskError, e.TryAgainError))
         or "cluster mode" in lowered
         or "cluster support" in lowered
@@ -112,8 +114,9 @@ def check_connection(client: Any, prefix: str, on_unavailable: str, cluster_type
     from redis import exceptions as e
 
     user = user_of(client)
+    cluster = isinstance(client, cluster_type)
     try:
-        if not isinstance(client, cluster_type):
+        if not cluster:
             try:
                 info = client.info("cluster")
             except e.NoPermissionError:
@@ -124,7 +127,7 @@ def check_connection(client: Any, prefix: str, on_unavailable: str, cluster_type
             try:
                 client.script_load(script)
             except e.ResponseError as err:
-                if describe(err, user) is not None:
+                if describe(err, user, cluster) is not None:
                     raise
                 raise ConfigError(
                     f"a ratetree Lua script does not load on this server: {show(str(err))}"
@@ -133,7 +136,7 @@ def check_connection(client: Any, prefix: str, on_unavailable: str, cluster_type
         keys = [f"ratetree:{{{prefix}}}:h:check", f"ratetree:{{{prefix}}}:b:check"]
         client.register_script(READ)(keys=keys, args=["", "1", "", "", "", "", "", "1", "0"])
     except e.RedisError as err:
-        problem = describe(err, user)
+        problem = describe(err, user, cluster)
         if problem is not None:
             raise ConfigError(problem) from None  # the client's text may quote the URL
         log.warning(
