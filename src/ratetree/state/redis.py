@@ -442,7 +442,7 @@ class RedisState:
         if trip.kind == READ_TRIP:
             stats.syncs += 1
         elif trip.kind == RENEW:
-            pass
+            pass  # nothing to record; the gates' state is copied in below
         elif reply[0] in (b"1", "1"):
             assert trip.lease is not None
             self._leases[trip.lease] = trip.lease_id
