@@ -29,13 +29,11 @@ import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
-import ratetree.integrations.litellm.picking as picking
 from ratetree.config.litellm import load_litellm
 from ratetree.core.leases import Lease
 from ratetree.core.validate import number
 from ratetree.errors import ConfigError, NoCapacity, UnknownGroup
 from ratetree.integrations.litellm.ledger import Ledger, Ticket
-from ratetree.integrations.litellm.picking import Allowed
 from ratetree.integrations.litellm.pricing import priced, wants_prices
 from ratetree.integrations.litellm.reading import (
     PATH,
@@ -57,7 +55,9 @@ try:
     from litellm.router_api import ChangeSet
 
     import litellm
+    import ratetree.integrations.litellm.picking as picking
     from ratetree.integrations.litellm.hooks import Settler, Strategy
+    from ratetree.integrations.litellm.picking import Allowed
     from ratetree.integrations.litellm.refusals import bad_request, no_capacity_error
 except ImportError as err:
     raise ImportError(
