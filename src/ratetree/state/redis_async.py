@@ -152,6 +152,14 @@ class AsyncRedisState:
         self.release_delay = float(release_delay)
         self.retries = retries
         self._no_script = redis.exceptions.NoScriptError
+        self._answered = redis.exceptions.ResponseError
+        self._pack: Callable[[tuple[Any, ...]], bytes] | None = None
+        try:
+            from hiredis import pack_command
+
+            self._pack = pack_command
+        except ImportError:  # pragma: no cover - hiredis comes with the redis extra
+            pass
         self._host: Host | None = None
         self._pid = os.getpid()
         self._ran = 0  # scripts this process sent, numbered in the order Redis ran them
@@ -341,7 +349,7 @@ class AsyncRedisState:
         results: list[Result | None] = [None] * len(calls)
         todo = list(range(len(calls)))
         for attempt in range(2):
-            pipe = self._client.pipeline(transaction=False)
+            commands = []
             sent = []
             for i in todo:
                 call = calls[i]
@@ -350,17 +358,11 @@ class AsyncRedisState:
                 except Exception as err:  # the clock raised: this script is not sent
                     results[i] = err
                     continue
-                pipe.execute_command("EVALSHA", call.script.sha, len(keys), *keys, *args)
+                commands.append(("EVALSHA", call.script.sha, len(keys), *keys, *args))
                 sent.append(i)
             if not sent:
                 break
-            self.pipelines += 1
-            try:
-                replies = await pipe.execute(raise_on_error=False)
-            except Exception as err:  # the connection: none of them is known to have run
-                for i in sent:
-                    results[i] = err
-                break
+            replies = await self._exchange(commands)
             todo = []
             for i, reply in zip(sent, replies, strict=True):
                 if isinstance(reply, self._no_script) and attempt == 0:
@@ -380,6 +382,34 @@ class AsyncRedisState:
                     results[i] = err
                 break
         return [r if r is not None else RuntimeError("not sent") for r in results]
+
+    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Write ``commands`` at once on one connection and read their replies: each a
+        reply, or the error Redis answered, or (from a broken connection on) the client's
+        error. Packed by hiredis when it is there (redis-py's asyncio packer is Python)."""
+        self.pipelines += 1
+        pool = self._client.connection_pool
+        replies: list[Any] = []
+        try:
+            connection = await pool.get_connection()
+        except Exception as err:
+            return [err] * len(commands)
+        try:
+            if self._pack is not None:
+                packed: Any = b"".join(map(self._pack, commands))
+            else:
+                packed = connection.pack_commands(commands)
+            await connection.send_packed_command(packed, check_health=False)
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response())
+                except self._answered as err:  # Redis answered this one with an error
+                    replies.append(err)
+        except Exception as err:  # the connection: what was not read is not known to have run
+            replies += [err] * (len(commands) - len(replies))
+        finally:
+            await pool.release(connection)
+        return replies
 
     def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
         """Send from ``loop`` from now on. Raises ConfigError while another loop runs."""
