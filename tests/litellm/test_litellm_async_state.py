@@ -64,5 +64,5 @@ def test_a_sync_call_on_an_async_state_names_the_async_way(
     _, router = wire(routing_options={"state": AsyncRedisState(server.url)})
     # The Router's sync path cannot await: ratetree's ConfigError reaches the caller as
     # LiteLLM's BadRequestError, naming the way that works.
-    with pytest.raises(litellm.BadRequestError, match="await scheduler.aacquire"):
+    with pytest.raises(litellm.BadRequestError, match=r"await scheduler\.aacquire"):
         router.completion(model="one", messages=MESSAGES)
