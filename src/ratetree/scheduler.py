@@ -325,6 +325,8 @@ class Scheduler:
         return wait_blocking(self._waiting, group_name(group), tokens, timeout, priority, fail_fast)
 
     def _check_can_wait(self, method: str) -> None:
+        if self._awaited is not None:
+            raise self._needs_await(method)
         if self._backend.shared:
             # Waiters wake on releases and refills they can see; another replica's
             # release reaches this one only at its next round trip, so a wait here could

@@ -200,7 +200,7 @@ def test_sync_acquire_on_an_awaited_state_is_a_config_error(redis_server: RedisS
     s = Scheduler(SPEC, state=_state(redis_server.url, uuid.uuid4().hex))
     with pytest.raises(ConfigError, match="aacquire"):
         s.acquire("g")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="aacquire"):
         s.acquire_wait("g")
 
 
