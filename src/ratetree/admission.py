@@ -108,24 +108,38 @@ async def acquire_awaited(
 
 
 async def _ride(local: LocalState, trip: AsyncTrip, lease: Lease | None) -> None:
-    """Await ``trip``'s round trip with the lock free. A caller cancelled meanwhile leaves
-    the trip running: when it lands, a commit that stood is released, so a cancelled
-    acquire takes nothing, in the view or in the shared state."""
+    """Await ``trip``'s round trip with the lock free, in a task of its own: a caller
+    cancelled meanwhile leaves it running, and when it lands a commit that stood is
+    released, so a cancelled acquire takes nothing, in the view or in the shared state."""
     import asyncio
 
-    run = asyncio.ensure_future(trip.run())
-    try:
-        await asyncio.shield(run)
-    except asyncio.CancelledError:
-        run.add_done_callback(partial(_abandoned, local, trip, lease))
-        raise
+    loop = asyncio.get_running_loop()
+    landed: asyncio.Future[None] = loop.create_future()
+    carrier = loop.create_task(_carry(local, trip, lease, landed))
+    _CARRIERS.add(carrier)  # referenced while it runs: the loop keeps tasks weakly
+    carrier.add_done_callback(_CARRIERS.discard)
+    await landed  # cancelling the caller cancels this future, not the carrier
 
 
-def _abandoned(
-    local: LocalState, trip: AsyncTrip, lease: Lease | None, run: asyncio.Future[None]
+_CARRIERS: set[asyncio.Task[None]] = set()
+
+
+async def _carry(
+    local: LocalState, trip: AsyncTrip, lease: Lease | None, landed: asyncio.Future[None]
 ) -> None:
-    if run.cancelled() or run.exception() is not None:  # pragma: no cover - run never raises
+    try:
+        await trip.run()  # never raises for Redis being away; anything else goes on
+    except Exception as err:
+        if not landed.done():
+            landed.set_exception(err)
         return
+    if landed.cancelled():
+        _abandoned(local, trip, lease)
+    else:
+        landed.set_result(None)
+
+
+def _abandoned(local: LocalState, trip: AsyncTrip, lease: Lease | None) -> None:
     with local.locked() as moment:
         undo = _nothing if lease is None else partial(local.take_back, lease, *moment[:2])
         try:

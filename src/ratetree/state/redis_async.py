@@ -272,7 +272,11 @@ class AsyncRedisState:
         with host.locked() as moment:
             self._outbox.append(self._core.delivery(moment.now))
         self._due = True
-        await self.send([])  # rides on the next pipeline, which takes the whole outbox
+        import asyncio
+
+        # Rides on the next pipeline, which takes the whole outbox; in a task of its own,
+        # as the scheduler sends (see send), so cancelling this call loses nothing.
+        await asyncio.shield(self.send([]))
         return self.pending
 
     async def aclose(self) -> None:
@@ -287,7 +291,10 @@ class AsyncRedisState:
     # ----------------------------------------------------------------- the sender
 
     async def send(self, calls: list[ScriptCall]) -> list[Result]:
-        """Send ``calls`` with the next pipeline; what each came back as, in order."""
+        """Send ``calls`` with the next pipeline; what each came back as, in order. When
+        no pipeline is out, the caller's task sends it itself (one task switch less per
+        request), so it must not be cancelled meanwhile: the scheduler runs trips in a
+        task of their own."""
         import asyncio
 
         loop = asyncio.get_running_loop()
@@ -296,26 +303,38 @@ class AsyncRedisState:
         done: asyncio.Future[list[Result]] = loop.create_future()
         self._queue.append((calls, done))
         if not self._busy:
-            self._start(loop)
+            self._busy = True
+            try:
+                await self._next()
+            finally:
+                self._hand_over(loop)
         return await done
 
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._busy = True
-        self._task = loop.create_task(self._drain())  # referenced: a task may be collected
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        """After a pipeline: a task sends what arrived meanwhile, or the sender rests."""
+        if self._queue or (self._due and self._outbox):
+            self._task = loop.create_task(self._drain())  # referenced: tasks can be collected
+        else:
+            self._busy = False
 
     async def _drain(self) -> None:
-        """The sender: one pipeline at a time, until nothing waits."""
+        """The sender's task: one pipeline at a time, until nothing waits."""
+        import asyncio
+
+        try:
+            await self._next()
+        finally:
+            self._hand_over(asyncio.get_running_loop())
+
+    async def _next(self) -> None:
+        """One pipeline with everything waiting: the callers' scripts and the outbox."""
         host = self._host
         assert host is not None
-        try:
-            while self._queue or (self._due and self._outbox):
-                batch, self._queue = self._queue, []
-                self._due = False
-                with host.locked():  # the outbox is filled under the scheduler's lock
-                    mail, self._outbox = self._outbox, []
-                await self._round_trip(host, mail, batch)
-        finally:
-            self._busy = False
+        batch, self._queue = self._queue, []
+        self._due = False
+        with host.locked():  # the outbox is filled under the scheduler's lock
+            mail, self._outbox = self._outbox, []
+        await self._round_trip(host, mail, batch)
 
     async def _round_trip(
         self,
@@ -439,7 +458,8 @@ class AsyncRedisState:
         self._due = True
         if not self._busy and self._outbox:
             assert self._loop is not None
-            self._start(self._loop)
+            self._busy = True
+            self._task = self._loop.create_task(self._drain())
 
     def _after_fork(self) -> None:
         """In a forked process: the parent delivers its own releases; this one sends
