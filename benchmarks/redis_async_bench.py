@@ -30,9 +30,9 @@ import redis
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from loop_lag import lags_while  # tests/loop_lag.py (redis_bench.py puts tests/ on the path)
 from ratetree import AsyncRedisState, RedisState, Scheduler, TreeSpec
 
-PROBE = 0.001
 CALLERS = (1, 8, 64)
 
 Request = Callable[[], Awaitable[object]]
@@ -63,14 +63,6 @@ def _reads(client: redis.Redis) -> int:
     return int(client.info("stats")["total_reads_processed"])
 
 
-async def _probe(lags: list[float], stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        due = loop.time() + PROBE
-        await asyncio.sleep(PROBE)
-        lags.append(loop.time() - due)
-
-
 async def _case(request: Request, callers: int, seconds: float) -> tuple[int, float, list[float]]:
     """Requests done, seconds taken and the probe's lags while ``callers`` tasks repeat
     ``request`` for about ``seconds``."""
@@ -84,14 +76,9 @@ async def _case(request: Request, callers: int, seconds: float) -> tuple[int, fl
             await request()
             done += 1
 
-    lags: list[float] = []
-    stop = asyncio.Event()
-    probe = asyncio.ensure_future(_probe(lags, stop))
     start = time.perf_counter()
-    await asyncio.gather(*(caller() for _ in range(callers)))
+    lags = await lags_while(lambda: asyncio.gather(*(caller() for _ in range(callers))))
     taken = time.perf_counter() - start
-    stop.set()
-    await probe
     return done, taken, lags
 
 

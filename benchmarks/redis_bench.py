@@ -46,7 +46,6 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from ratetree import Deployment, Group, Limits, Member, RedisState, Scheduler, TreeSpec
-from redis_async_bench import run_async
 
 AMPLE = Limits(rpm=10**9, tpm=10**12)
 
@@ -130,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = None
     url = args.url
+    # The test helpers: redis_server (a throwaway server), loop_lag (the probe).
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from redis_async_bench import run_async
+
     if url is None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
         from redis_server import RedisServer
 
         server = RedisServer(Path(tempfile.mkdtemp(prefix="ratetree-bench-")))

@@ -5,13 +5,9 @@ fail modes and fork safety are RedisState's, and concurrent acquires share round
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import random
-import sys
 import uuid
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
-from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -261,52 +257,3 @@ def test_failing_closed_refuses_and_failing_open_admits_then_every_release_is_de
         assert state.stats.queued == state.stats.redelivered == 2
     client = redis.Redis.from_url(own_server.url)
     assert client.zcard("ratetree:{p}:b:g:g") == 0
-
-
-# -- fork ---------------------------------------------------------------------------------
-
-WORKERS = 3
-
-
-def _hold(scheduler: Scheduler, results: Connection, everyone: Barrier) -> None:
-    """In a forked worker: take a slot on a loop of its own, report, hold until all tried."""
-
-    async def take() -> bool:
-        try:
-            await scheduler.aacquire("g")
-        except NoCapacity:
-            return False
-        return True
-
-    results.send(asyncio.run(take()))
-    everyone.wait(60)
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="os.fork is POSIX only")
-def test_forked_workers_share_the_cap_without_colliding_lease_ids(
-    redis_server: RedisServer,
-) -> None:
-    spec = TreeSpec(
-        groups=[
-            Group("g", members=[Member(deployment="d")], limits=Limits(max_parallel_requests=2))
-        ],
-        deployments=[Deployment("d")],
-    )
-    scheduler = Scheduler(spec, state=_state(redis_server.url, uuid.uuid4().hex))
-
-    async def warm() -> None:  # the parent names a lease and connects before it forks
-        (await scheduler.aacquire("g")).release()
-        await _state_of(scheduler).aflush()
-
-    asyncio.run(warm())
-    fork = multiprocessing.get_context("fork")
-    receive, send = fork.Pipe(duplex=False)
-    everyone = fork.Barrier(WORKERS)
-    workers = [fork.Process(target=_hold, args=(scheduler, send, everyone)) for _ in range(WORKERS)]
-    for w in workers:
-        w.start()
-    admitted = [receive.recv() for _ in range(WORKERS)]
-    for w in workers:
-        w.join(60)
-    assert [w.exitcode for w in workers] == [0] * WORKERS
-    assert sorted(admitted) == [False, True, True]
