@@ -257,3 +257,31 @@ def test_failing_closed_refuses_and_failing_open_admits_then_every_release_is_de
         assert state.stats.queued == state.stats.redelivered == 2
     client = redis.Redis.from_url(own_server.url)
     assert client.zcard("ratetree:{p}:b:g:g") == 0
+
+
+def test_a_clock_that_raises_reaches_the_caller_and_takes_nothing(
+    redis_server: RedisServer,
+) -> None:
+    clock = FakeClock(1000.0)
+    broken = False
+
+    def state_clock() -> float:
+        if broken:
+            raise RuntimeError("clock broke")
+        return clock()
+
+    state = _state(redis_server.url, uuid.uuid4().hex, clock=state_clock)
+    s = Scheduler(_capped(1), clock=clock, state=state)
+
+    async def run() -> None:
+        nonlocal broken
+        (await s.aacquire("g")).release()
+        broken = True
+        with pytest.raises(RuntimeError, match="clock broke"):
+            await s.aacquire("g")
+        broken = False
+        (await s.aacquire("g")).release()  # the slot the failed call took is back
+        await s.aclose()
+
+    asyncio.run(run())
+    assert state.pending == 0

@@ -332,9 +332,14 @@ class AsyncRedisState:
         assert host is not None
         batch, self._queue = self._queue, []
         self._due = False
-        with host.locked():  # the outbox is filled under the scheduler's lock
-            mail, self._outbox = self._outbox, []
-        await self._round_trip(host, mail, batch)
+        try:
+            with host.locked():  # the outbox is filled under the scheduler's lock
+                mail, self._outbox = self._outbox, []
+            await self._round_trip(host, mail, batch)
+        except Exception as err:  # not Redis (e.g. the clock raised): no caller waits forever
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(err)
 
     async def _round_trip(
         self,
