@@ -211,8 +211,6 @@ class Scheduler:
         or one larger than every path could ever hold; ConfigError on a scheduler whose
         ``state`` is awaited (:class:`ratetree.AsyncRedisState`): use :meth:`aacquire`.
         """
-        if self._awaited is not None:
-            raise self._needs_await("acquire")
         if tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS:
             tokens = number(tokens, "tokens")  # the full check, off the hot path
         if group.__class__ is not str:
@@ -233,10 +231,15 @@ class Scheduler:
                 if lease is not None:
                     if not self._shared:  # the view is the whole state: the commit is final
                         return lease
+                    if self._awaited is not None:  # off the in-memory path: checked here
+                        local.take_back(lease, now, horizon)
+                        raise self._needs_await("acquire")
                     trip = self._backend.commit(lease, now)
                     if trip is None:
                         return lease
                 else:
+                    if self._awaited is not None:
+                        raise self._needs_await("acquire")
                     trip = None if synced else self._backend.refresh(root, now)
                     if trip is None:
                         raise local.refusal(group, root, tokens, now)
