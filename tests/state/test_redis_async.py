@@ -198,6 +198,7 @@ def test_sync_acquire_on_an_awaited_state_is_a_config_error(redis_server: RedisS
         s.acquire("g")
     with pytest.raises(ConfigError, match="aacquire"):
         s.acquire_wait("g")
+    assert s.snapshot().groups["g"].in_flight == 0  # the refused acquire took nothing
 
 
 def test_aacquire_on_other_states_is_acquire(redis_server: RedisServer) -> None:
