@@ -3,12 +3,14 @@ slot past the TTL, an unrenewed one is reaped."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
 import redis
 
 from ratetree import (
+    AsyncRedisState,
     Deployment,
     Group,
     InvalidRequest,
@@ -97,3 +99,27 @@ def test_renewing_while_redis_is_down_never_raises(
     lease.renew()  # fail-closed, yet no StateUnavailable: the call goes on regardless
     assert state.stats.unavailable == 1
     next(servers, None)
+
+
+def test_an_awaited_state_queues_the_renewal_and_sends_it_with_the_next_round_trip(
+    redis_server: RedisServer,
+) -> None:
+    clock = FakeClock(0.0)
+    prefix = uuid.uuid4().hex
+    state = AsyncRedisState(redis_server.url, prefix=prefix, clock=clock, lease_ttl=TTL)
+    a = Scheduler(SPEC, clock=clock, state=state)
+    b = _replicas(redis_server, clock, prefix)[0]
+
+    async def run() -> None:
+        renewed, forgotten = await a.aacquire("g"), await a.aacquire("g")
+        clock.advance(TTL - 1)
+        renewed.renew()  # queued: never blocks the loop; sent with the next round trip
+        assert await state.aflush() == 0
+        clock.advance(5)  # the unrenewed lease expired at 10; the renewed one holds to 19
+        assert b.try_acquire("g") is not None
+        assert b.try_acquire("g") is None
+        renewed.release()
+        forgotten.release()
+        await a.aclose()
+
+    asyncio.run(run())

@@ -54,11 +54,11 @@ from ratetree.state.redis_trips import (
     QUIET,
     READ_TRIP,
     RENEW,
-    Call,
     Pending,
     RedisStats,
     RedisTrip,
     Remote,
+    ScriptCall,
     copy_in,
 )
 from ratetree.state.scripts import COMMIT, READ, SETTLE
@@ -187,7 +187,7 @@ class RedisState:
         # Round trips of this process run one at a time, numbered in the order Redis ran
         # them; a gate's view takes a reply only if it is newer than the last one it took
         # (threads would otherwise apply replies out of order and leave stale counts).
-        self._guard = Guard(breaker, self._reached, self._flusher.poke)
+        self._guard = Guard(breaker, self.reached, self._flusher.poke)
         self._gates: dict[int, Remote] = {}
         self._subtrees: dict[int, list[Remote]] = {}
         self._synced: dict[int, float] = {}
@@ -241,11 +241,15 @@ class RedisState:
         raises for an unreachable Redis."""
         host = self._bound()
         with host.locked() as moment:
-            trip = self._trip(FLUSH, moment.now, backlog=len(self._pending))
+            trip = self.delivery(moment.now)
         trip.run()
         with host.locked() as moment:
             trip.apply(moment, _nothing)
             return len(self._pending)
+
+    def delivery(self, now: float) -> RedisTrip:
+        """Under the scheduler's lock: a trip that delivers every waiting release."""
+        return self._trip(FLUSH, now, backlog=len(self._pending))
 
     def _bound(self) -> Host:
         if self._host is None:
@@ -330,23 +334,20 @@ class RedisState:
         """A trip that first delivers up to ``backlog`` queued releases (and ``own``),
         taken off the queue now, under the scheduler's lock."""
         host = self._bound()
-        sends: list[tuple[Pending, Call]] = []
-        for _ in range(min(backlog, len(self._pending))):
-            sends.append((self._pending.popleft(), _nothing_call))
+        queued = [self._pending.popleft() for _ in range(min(backlog, len(self._pending)))]
         if own is not None:
-            sends.append((own, _nothing_call))
-        for i, (p, _) in enumerate(sends):
+            queued.append(own)
+        sends: list[tuple[Pending, ScriptCall]] = []
+        for p in queued:
             # A late failure cools down only for what is left of its retry_after.
             left = max(0.0, p.retry_after - (now - p.at))
             first = str(host.allowed_fails) if p.mode == "p" else repr(left)
             op = (repr(p.diff), p.mode, first, repr(host.cooldown_time))
             fails = (p.gates[-1].fails,) if p.mode == "p" else ()
-            sends[i] = (p, partial(self._call, self._settle, p.gates, p.lease_id, op, fails))
+            sends.append((p, ScriptCall(self._settle, p.gates, p.lease_id, op, fails)))
         script = {COMMIT_TRIP: self._commit, READ_TRIP: self._read, RENEW: self._renew}.get(kind)
-        main = (
-            None if script is None else partial(self._call, script, gates or [], lease_id, args, ())
-        )
-        trip = RedisTrip(kind, sends, main, self._errors, self._land)
+        main = None if script is None else ScriptCall(script, gates or [], lease_id, args, ())
+        trip = RedisTrip(kind, sends, main, self._errors, self._land, self._call)
         trip.gates, trip.lease, trip.lease_id = gates or [], lease, lease_id
         trip.group = group or (lease.group if lease is not None else "")
         return trip
@@ -355,27 +356,16 @@ class RedisState:
         gates = self._gates
         return [gates[id(i)] for i in items if id(i) in gates]
 
-    def _call(
-        self,
-        script: Any,
-        gates: list[Remote],
-        lease_id: str,
-        op: tuple[str, str, str, str],
-        extra: tuple[str, ...],
-    ) -> list[Any]:
+    def _call(self, call: ScriptCall) -> list[Any]:
         """Run one script. Called with the scheduler's lock free."""
-        clock = self.clock
-        keys: list[str] = []
-        args = ["" if clock is None else repr(float(clock())), str(len(gates)), lease_id, *op]
-        for gate in gates:
-            keys += gate.keys
-            args += gate.args
-        keys += extra
+        keys, args = call.keys_args(self.clock)
         # The reply, then its place in the order Redis ran this process's scripts.
-        return self._guard.call(partial(script, keys=keys, args=args))
+        return self._guard.call(partial(call.script, keys=keys, args=args))
 
-    def _reached(self, error: BaseException) -> bool | None:
-        """Whether a call that raised ``error`` reached Redis (for the breaker)."""
+    def reached(self, error: BaseException) -> bool | None:
+        """Whether a call that raised ``error`` reached Redis (for the breaker): False for
+        an outage, True for an answer (a configuration error too), None when ``error`` is
+        not about Redis."""
         if not isinstance(error, self._errors):
             return None
         return not isinstance(error, self._lost) or self._problem(error) is not None
@@ -471,10 +461,6 @@ class RedisState:
 
 def _nothing() -> None:
     pass
-
-
-def _nothing_call() -> list[Any]:  # pragma: no cover - replaced before a trip runs
-    return []
 
 
 if TYPE_CHECKING:

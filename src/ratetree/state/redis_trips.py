@@ -1,12 +1,13 @@
 """The pieces of a Redis round trip: each gate's keys and arguments (:class:`Remote`), a
-release waiting to be delivered (:class:`Pending`), the trip itself (:class:`RedisTrip`,
-a ``state.base.Trip``), the counters (:class:`RedisStats`) and the copy of a script's reply
-into the view (:func:`copy_in`)."""
+release waiting to be delivered (:class:`Pending`), one script to run (:class:`ScriptCall`),
+the trip itself (:class:`RedisTrip`, a ``state.base.Trip``), the counters
+(:class:`RedisStats`) and the copy of a script's reply into the view (:func:`copy_in`).
+The synchronous and the asyncio backend share all of them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import Gate
@@ -102,7 +103,33 @@ class Pending:
 COMMIT_TRIP, READ_TRIP, FLUSH, RENEW = "commit", "read", "flush", "renew"
 #: trips whose failure is never raised (their callers go on whatever Redis says)
 QUIET = (FLUSH, RENEW)
-Call = Callable[[], list[Any]]
+
+
+class ScriptCall(NamedTuple):
+    """One script to run: what it is and what it is run on, as data, so that a synchronous
+    client can run it at once and an asyncio one can pipeline it with others."""
+
+    script: Any  # a registered script: ``sha`` and ``script`` (its text)
+    gates: list[Remote]
+    lease_id: str
+    op: tuple[str, str, str, str]
+    extra: tuple[str, ...]
+
+    def keys_args(self, clock: Callable[[], float] | None) -> tuple[list[str], list[str]]:
+        """The script's KEYS and ARGV (see ``state.scripts``); reads ``clock`` (None: the
+        server's TIME), so call it when the script is sent."""
+        gates = self.gates
+        keys: list[str] = []
+        args = ["" if clock is None else repr(float(clock())), str(len(gates)), self.lease_id]
+        args += self.op
+        for gate in gates:
+            keys += gate.keys
+            args += gate.args
+        keys += self.extra
+        return keys, args
+
+
+Call = Callable[[ScriptCall], list[Any]]
 
 
 class RedisTrip:
@@ -122,6 +149,7 @@ class RedisTrip:
         "lease_id",
         "main",
         "reply",
+        "send",
         "sends",
         "sent",
     )
@@ -129,16 +157,18 @@ class RedisTrip:
     def __init__(
         self,
         kind: str,
-        sends: list[tuple[Pending, Call]],
-        main: Call | None,
+        sends: list[tuple[Pending, ScriptCall]],
+        main: ScriptCall | None,
         errors: tuple[type[Exception], ...],
         land: Callable[[RedisTrip, Moment, Callable[[], None]], bool],
+        send: Call,
     ) -> None:
         self.kind = kind
         self.sends = sends
         self.main = main
         self.errors = errors
         self.land = land
+        self.send = send
         self.delivered: list[list[Any]] = []
         self.reply: list[Any] = []
         self.error: Exception | None = None
@@ -150,11 +180,12 @@ class RedisTrip:
 
     def run(self) -> None:
         try:
-            for _, send in self.sends:
-                self.delivered.append(send())
+            send = self.send
+            for _, call in self.sends:
+                self.delivered.append(send(call))
             if self.main is not None:
                 self.sent = True
-                self.reply = self.main()
+                self.reply = send(self.main)
         except Exception as exc:  # kept for apply, which runs under the lock
             self.error = exc
 

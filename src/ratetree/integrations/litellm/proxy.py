@@ -87,9 +87,10 @@ def running_config() -> Mapping[str, Any]:
 def _build(settings: ProxySettings) -> RatetreeRouting:
     state = None
     if settings.redis_url is not None:
-        from ratetree.state.redis import RedisState
+        # The proxy picks on its event loop: an asyncio state never blocks it.
+        from ratetree.state.redis_async import AsyncRedisState
 
-        state = RedisState(settings.redis_url, prefix=f"proxy-{settings.digest}")
+        state = AsyncRedisState(settings.redis_url, prefix=f"proxy-{settings.digest}")
     scheduler = Scheduler.from_litellm(
         settings.model_list,
         model_group_alias=settings.model_group_alias,

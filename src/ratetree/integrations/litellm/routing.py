@@ -27,7 +27,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from ratetree.config.litellm import load_litellm
 from ratetree.core.leases import Lease
@@ -55,7 +55,9 @@ try:
     from litellm.router_api import ChangeSet
 
     import litellm
+    import ratetree.integrations.litellm.picking as picking
     from ratetree.integrations.litellm.hooks import Settler, Strategy
+    from ratetree.integrations.litellm.picking import Allowed
     from ratetree.integrations.litellm.refusals import bad_request, no_capacity_error
 except ImportError as err:
     raise ImportError(
@@ -67,13 +69,6 @@ __all__ = ["RatetreeRouting", "estimate_tokens"]
 # Failures LiteLLM itself holds against a deployment; other 4xx are the request's fault.
 _DEPLOYMENT_FAULTS = frozenset({401, 404, 408, 429})
 _METADATA_KEYS = ("metadata", "litellm_metadata")
-
-
-class Allowed(NamedTuple):
-    """The deployments the Router lets a request reach, read against one view of the tree."""
-
-    view: RouterView
-    ids: frozenset[str]
 
 
 class RatetreeRouting:
@@ -133,7 +128,7 @@ class RatetreeRouting:
         cool_last_deployment: bool = False,
     ) -> RatetreeRouting:
         """Build the scheduler with :meth:`Scheduler.from_litellm` (references allowed; a
-        ``state`` such as :class:`ratetree.RedisState` shares the limits) and wrap it. Pass
+        ``state`` such as :class:`ratetree.AsyncRedisState` shares the limits) and wrap it. Pass
         the proxy's ``router_settings`` values (``routing_strategy``, ``model_group_alias``,
         ``allowed_fails``, ``cooldown_time``) here, not to the Router. Raises ConfigError
         naming the offending entry. Under cost-based routing, deployments that name no
@@ -255,14 +250,14 @@ class RatetreeRouting:
             return self._peek(group, request, messages, input, allowed)
         owner = asyncio.current_task()
         try:
-            return self._take(group, request, trace, owner, allowed, messages, input)
+            return await self._take_awaited(group, request, trace, owner, allowed, messages, input)
         except NoCapacity as err:
             if not len(self._ledger):
                 raise no_capacity_error(err) from None
         # A stream read to its end is settled by a task it scheduled as it ended: let it run.
         await asyncio.sleep(0)
         try:
-            return self._take(group, request, trace, owner, allowed, messages, input)
+            return await self._take_awaited(group, request, trace, owner, allowed, messages, input)
         except NoCapacity as err:
             raise no_capacity_error(err) from None
 
@@ -317,32 +312,9 @@ class RatetreeRouting:
     def _target(
         self, view: RouterView, group: str, allowed: Allowed | None
     ) -> tuple[str, frozenset[str]]:
-        """The group to acquire on and the deployments it must not choose. A request naming
-        a deployment by its id goes to that deployment through its own group."""
-        if group in view.resolve:
-            target, only = group, None
-        elif group in view.home:
-            target, only = view.home[group], frozenset({group})
-        elif (matched := view.match(group)) is not None:
-            target, only = matched[0], None  # a wildcard group (openai/*): shares its limits
-        else:
-            raise self._unknown(group)
-        reach = view.reach[view.resolve[target]]
-        exclude: frozenset[str] = frozenset()
         # A list read before a reconfiguration describes the old tree: it narrows nothing.
-        if allowed is not None and allowed.view is view:
-            if not allowed.ids <= reach:
-                unknown = ", ".join(sorted(allowed.ids - reach))
-                raise bad_request(
-                    f"the Router serves deployment(s) {unknown} for {group!r} that ratetree "
-                    "does not know (added to the Router after attach); add them with "
-                    "RatetreeRouting.reconfigure",
-                    group,
-                )
-            exclude = reach - allowed.ids
-        if only is not None:
-            exclude |= reach - only
-        return target, exclude
+        ids = allowed.ids if allowed is not None and allowed.view is view else None
+        return picking.target(view, group, ids, self._unknown)
 
     def _unknown(self, group: str) -> Exception:
         router = self._router
@@ -371,30 +343,13 @@ class RatetreeRouting:
         tokens = self._tokens(request, messages, input)
         with self._lock:
             view = self._view
-            target, exclude = self._target(view, group, allowed)
-            try:
-                explained = self.scheduler.explain(target, tokens)
-            except ValueError as err:
-                raise bad_request(str(err), group) from None
-            for deployment_id in explained.candidates:
-                if deployment_id not in exclude:
-                    entry = view.entry(target, deployment_id, group)
-                    if entry is not None:
-                        return entry
-        raise no_capacity_error(NoCapacity(group, None))
+            name, exclude = self._target(view, group, allowed)
+            return picking.peek(self.scheduler, view, name, exclude, tokens, group)
 
-    def _take(
-        self,
-        group: str,
-        request: dict[str, Any],
-        trace: object,
-        owner: Hashable,
-        allowed: Allowed | None,
-        messages: object,
-        input: object,
-    ) -> dict[str, Any]:
-        """Acquire for one attempt of a request and file its lease. Raises NoCapacity, and
-        LiteLLM's BadRequestError for a name or size no group can take."""
+    def _open(
+        self, request: dict[str, Any], trace: object, owner: Hashable
+    ) -> tuple[float, frozenset[str] | None]:
+        """Settle what a new pick makes over; now, and the deployments this request failed on."""
         metadata = request_metadata(request)
         now = self._clock()
         for lease in self._ledger.expired(now - self._lease_timeout):
@@ -408,16 +363,72 @@ class RatetreeRouting:
             lease.release()
         tried = metadata.get(TRIED)
         failed = frozenset(tried[1]) if isinstance(tried, tuple) and tried[0] == trace else None
+        return now, failed
+
+    def _take(
+        self,
+        group: str,
+        request: dict[str, Any],
+        trace: object,
+        owner: Hashable,
+        allowed: Allowed | None,
+        messages: object,
+        input: object,
+    ) -> dict[str, Any]:
+        """Acquire for one attempt of a request and file its lease. Raises NoCapacity, and
+        LiteLLM's BadRequestError for a name or size no group can take."""
+        now, failed = self._open(request, trace, owner)
         try:
             tokens = self._tokens(request, messages, input)
-            with self._lock:
+            with self._lock:  # the view and the tree read together
                 view = self._view
-                target, exclude = self._target(view, group, allowed)
-                lease = self._acquire(target, tokens, exclude, failed)
-                entry = view.entry(target, lease.deployment_id, group)
+                name, exclude = self._target(view, group, allowed)
+                lease = picking.acquire(self.scheduler, name, tokens, exclude, failed)
+                entry = view.entry(name, lease.deployment_id, group)
         except ValueError as err:  # a token estimate no path of the group could ever hold
             raise bad_request(str(err), group) from None
+        return self._file(lease, entry, request, trace, owner, now, failed)
+
+    async def _take_awaited(
+        self,
+        group: str,
+        request: dict[str, Any],
+        trace: object,
+        owner: Hashable,
+        allowed: Allowed | None,
+        messages: object,
+        input: object,
+    ) -> dict[str, Any]:
+        """:meth:`_take`, awaited; a lease granted across a reconfiguration is given back."""
+        now, failed = self._open(request, trace, owner)
+        try:
+            tokens = self._tokens(request, messages, input)
+            while True:
+                view = self._view
+                name, exclude = self._target(view, group, allowed)
+                lease = await picking.acquire_awaited(self.scheduler, name, tokens, exclude, failed)
+                with self._lock:
+                    entry = view.entry(name, lease.deployment_id, group)
+                    if self._view is view:
+                        break
+                lease.release(tokens=0)
+        except ValueError as err:
+            raise bad_request(str(err), group) from None
+        return self._file(lease, entry, request, trace, owner, now, failed)
+
+    def _file(
+        self,
+        lease: Lease,
+        entry: dict[str, Any] | None,
+        request: dict[str, Any],
+        trace: object,
+        owner: Hashable,
+        now: float,
+        failed: frozenset[str] | None,
+    ) -> dict[str, Any]:
+        """File a pick's lease in the ledger and stamp its ticket on the request."""
         assert entry is not None  # the view and the tree changed together, under the lock
+        metadata = request_metadata(request)
         stream = request.get("stream") is True
         key, new_owner = self._ledger.add(Ticket(lease, trace, now, owner, stream))
         metadata[TICKET] = key
@@ -426,18 +437,6 @@ class RatetreeRouting:
         if new_owner and isinstance(owner, asyncio.Task):
             owner.add_done_callback(self._task_done)
         return entry
-
-    def _acquire(
-        self, group: str, tokens: float, exclude: frozenset[str], failed: frozenset[str] | None
-    ) -> Lease:
-        """Acquire avoiding the deployments that failed this request already, unless only
-        they could take it now."""
-        if failed:
-            try:
-                return self.scheduler.acquire(group, tokens=tokens, exclude=exclude | failed)
-            except NoCapacity:
-                pass
-        return self.scheduler.acquire(group, tokens=tokens, exclude=exclude)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         # The task ended (returned, raised or was cancelled): what it still holds is over.
