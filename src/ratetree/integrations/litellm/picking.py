@@ -5,20 +5,13 @@ or awaited (:func:`acquire_awaited`, for a scheduler on ``AsyncRedisState``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from ratetree.core.leases import Lease
 from ratetree.errors import NoCapacity
 from ratetree.integrations.litellm.refusals import bad_request, no_capacity_error
 from ratetree.integrations.litellm.view import RouterView
 from ratetree.scheduler import Scheduler
-
-
-class Allowed(NamedTuple):
-    """The deployments the Router lets a request reach, read against one view of the tree."""
-
-    view: RouterView
-    ids: frozenset[str]
 
 
 def target(
