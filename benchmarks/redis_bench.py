@@ -21,7 +21,12 @@ against the same server, with limits large enough never to refuse:
 Reported: requests per second and microseconds per request (median over ``--rounds``
 rounds; a round runs each case for ``--seconds``), and round trips per request counted
 by ``RedisStats`` over 1,000 requests.
-The markdown table goes to stdout.
+
+A second table (``benchmarks/redis_async_bench.py``; ``--only async`` or ``--only sync``
+runs one) has 1, 8 and 64 concurrent asyncio callers on one event loop: ratetree with
+``AsyncRedisState``, with ``RedisState`` called from the loop, and ``limits``' asyncio
+moving window, with round trips counted by the server and the event loop's lag.
+The markdown tables go to stdout.
 """
 
 from __future__ import annotations
@@ -120,25 +125,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="use this Redis instead of starting a redis-server")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one case in a round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", choices=("sync", "async"), help="run one of the two tables")
     args = parser.parse_args(argv)
     server = None
     url = args.url
+    # The test helpers: redis_server (a throwaway server), loop_lag (the probe).
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from redis_async_bench import run_async
+
     if url is None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
         from redis_server import RedisServer
 
         server = RedisServer(Path(tempfile.mkdtemp(prefix="ratetree-bench-")))
         server.start()
         url = server.url
     try:
-        rows = run(url, args.seconds, args.rounds)
+        rows = [] if args.only == "async" else run(url, args.seconds, args.rounds)
+        table = [] if args.only == "sync" else run_async(url, LIMITED, args.seconds, args.rounds)
     finally:
         if server is not None:
             server.kill()
-    print("| backend (one acquire + release per request) | requests/s | µs/request | round trips |")
-    print("|---|---:|---:|---:|")
-    for label, rate, trips in rows:
-        print(f"| {label} | {rate:,.0f} | {1e6 / rate:.1f} | {trips} |")
+    if rows:
+        print("| backend (one acquire + release per request) | requests/s | µs/request", end="")
+        print(" | round trips |\n|---|---:|---:|---:|")
+        for label, rate, trips in rows:
+            print(f"| {label} | {rate:,.0f} | {1e6 / rate:.1f} | {trips} |")
+    print("\n".join(table))
     return 0
 
 

@@ -28,8 +28,10 @@ from ratetree.errors import UnknownGroup as UnknownGroup
 from ratetree.scheduler import Scheduler as Scheduler
 from ratetree.state.redis import RedisState as RedisState
 from ratetree.state.redis import RedisStats as RedisStats
+from ratetree.state.redis_async import AsyncRedisState as AsyncRedisState
 
 __all__ = [
+    "AsyncRedisState",
     "BucketSnapshot",
     "ConfigError",
     "Deployment",

@@ -3,7 +3,8 @@
 Every operation takes the lock, reads the clock once (``LocalState.begin``), looks the
 group up in the live tree under that same lock and changes the tree only through the
 primitives of ``ratetree.state.memory``. A shared backend's round trips run between two
-holds of the lock, never inside one (see ``ratetree.state.base``).
+holds of the lock, never inside one (see ``ratetree.state.base``); ``ratetree.admission``
+holds the halves of the admission loop that ``acquire`` and ``aacquire`` share.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import random
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import cast
 
+from ratetree.admission import acquire_awaited, land, start
 from ratetree.clocks import Clock as Clock  # re-exported for older imports
 from ratetree.config.litellm import load_litellm
 from ratetree.core.build import Tree
@@ -23,8 +26,8 @@ from ratetree.core.leases import Lease
 from ratetree.core.specs import TreeSpec
 from ratetree.core.validate import count, number
 from ratetree.errors import ConfigError, NoCapacity
-from ratetree.state.base import StateBackend, Trip
-from ratetree.state.memory import LocalState, MemoryState, group_name, take_contended, too_large
+from ratetree.state.base import AsyncStateBackend, StateBackend, Trip, awaited
+from ratetree.state.memory import LocalState, MemoryState, group_name, take_contended
 from ratetree.waiting.queue import WaitQueue, wait_async, wait_blocking
 
 # Whole token counts below this skip the full check; it is far beyond any real request.
@@ -43,7 +46,7 @@ class _Settlement:
 
     __slots__ = ("backend", "local", "waiting")
 
-    def __init__(self, backend: StateBackend) -> None:
+    def __init__(self, backend: StateBackend | AsyncStateBackend) -> None:
         self.backend = backend
         self.local: LocalState = None  # type: ignore[assignment]  # set by the scheduler
         self.waiting: WaitQueue = None  # type: ignore[assignment]
@@ -85,6 +88,21 @@ class _Settlement:
             with local.locked() as moment:
                 local.fold(trip, moment, _nothing)
 
+    def renew(self, lease: Lease, ttl: float | None) -> None:
+        """Extend ``lease``'s slots in a shared state. Raises ValueError for a bad
+        ``ttl``; never for an unreachable state."""
+        if ttl is not None:
+            ttl = number(ttl, "ttl", positive=True)
+        backend, local = self.backend, self.local
+        if not backend.shared:
+            return  # nothing expires in memory
+        with local.locked() as moment:
+            trip = backend.renew(lease, ttl, moment.now) if lease.open else None
+        if trip is not None:
+            trip.run()
+            with local.locked() as moment:
+                local.fold(trip, moment, _nothing)
+
 
 class Scheduler:
     """Chooses deployments for requests to groups, honoring every limit on the way.
@@ -94,8 +112,10 @@ class Scheduler:
     the rule of ``ratetree.clocks``: time never goes backwards inside a scheduler.
     ``rng`` is the :class:`random.Random` the shuffle strategies draw from. ``state``
     is a :class:`ratetree.state.base.StateBackend` that shares the limits with other
-    replicas (:class:`ratetree.RedisState`); without it everything stays in this process.
-    All methods are thread-safe. Raises ConfigError for an invalid ``spec``.
+    replicas (:class:`ratetree.RedisState`), or an ``AsyncStateBackend``
+    (:class:`ratetree.AsyncRedisState`, admitting through :meth:`aacquire`); without it
+    everything stays in this process. All methods are thread-safe. Raises ConfigError
+    for an invalid ``spec``.
     """
 
     def __init__(
@@ -106,13 +126,16 @@ class Scheduler:
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
-        state: StateBackend | None = None,
+        state: StateBackend | AsyncStateBackend | None = None,
     ) -> None:
         fails = count(allowed_fails, "allowed_fails", error=ConfigError)
         cooldown = number(cooldown_time, "cooldown_time", error=ConfigError)
         tree = Tree(spec)
-        self._backend: StateBackend = state if state is not None else MemoryState()
-        self._shared = self._backend.shared
+        backend = state if state is not None else MemoryState()
+        self._awaited: AsyncStateBackend | None = backend if awaited(backend) else None
+        # acquire's backend; with an awaited one acquire refuses before it is used
+        self._backend = cast(StateBackend, backend)
+        self._shared = backend.shared
         settlement = _Settlement(self._backend)
         rng = rng if rng is not None else random.Random()
         self._local = LocalState(tree, clock, rng, settlement, fails, cooldown, _yield_thread)
@@ -136,7 +159,7 @@ class Scheduler:
         cooldown_time: float = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
-        state: StateBackend | None = None,
+        state: StateBackend | AsyncStateBackend | None = None,
     ) -> Scheduler:
         """Build a scheduler from a LiteLLM ``model_list`` in which an entry whose
         ``litellm_params.model`` names another group is a reference to that group.
@@ -177,7 +200,7 @@ class Scheduler:
         self._local.cooldown_time = number(value, "cooldown_time", error=ConfigError)
 
     @property
-    def state(self) -> StateBackend:
+    def state(self) -> StateBackend | AsyncStateBackend:
         """Where the limits are kept: the ``state`` given, else the in-memory default."""
         return self._backend
 
@@ -204,7 +227,8 @@ class Scheduler:
         Raises NoCapacity (with ``retry_after``) when nothing can admit it now (with
         ``retry_after=None`` while waiters on a group sharing a deployment are queued),
         UnknownGroup for a name that is no group, and ValueError for a negative token count
-        or one larger than every path could ever hold.
+        or one larger than every path could ever hold; ConfigError on a scheduler whose
+        ``state`` is awaited (:class:`ratetree.AsyncRedisState`): use :meth:`aacquire`.
         """
         if tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS:
             tokens = number(tokens, "tokens")  # the full check, off the hot path
@@ -222,22 +246,19 @@ class Scheduler:
                 take_contended(lock, local.pause)
             try:
                 now, horizon = local.begin()
-                # Looked up under the lock that admits: a reconfiguration cannot slip in.
-                root = local.tree.groups.get(group) or local.lookup(group)
-                if tokens > root.max_tokens:
-                    raise too_large(group, tokens, root)
-                waiting = self._waiting
-                # Capacity that queued waiters need is theirs: no jumping the queue.
-                if waiting.entries and waiting.holds(root, now, horizon):
-                    raise NoCapacity(group, None)
-                lease = local.admit(group, root, tokens, now, horizon, exclude)
+                root, lease = start(local, self._waiting, group, tokens, exclude, now, horizon)
                 if lease is not None:
                     if not self._shared:  # the view is the whole state: the commit is final
                         return lease
+                    if self._awaited is not None:  # off the in-memory path: checked here
+                        local.take_back(lease, now, horizon)
+                        raise self._needs_await("acquire")
                     trip = self._backend.commit(lease, now)
                     if trip is None:
                         return lease
                 else:
+                    if self._awaited is not None:
+                        raise self._needs_await("acquire")
                     trip = None if synced else self._backend.refresh(root, now)
                     if trip is None:
                         raise local.refusal(group, root, tokens, now)
@@ -245,17 +266,41 @@ class Scheduler:
             finally:
                 lock.release()
             trip.run()  # the round trip, with the lock free
-            with local.locked() as moment:
-                if lease is None:  # the shared state was read: select again, or refuse
-                    if not local.fold(trip, moment, _nothing):
-                        raise local.refusal(group, root, tokens, moment.now)
-                    continue
-                undo = partial(local.take_back, lease, moment.now, moment.horizon)
-                if local.fold(trip, moment, undo):
-                    return lease
+            stands = land(local, trip, lease, group, root, tokens, refused >= self._backend.retries)
+            if stands is not None:
+                return stands
+            if lease is not None:
                 refused += 1
-                if refused > self._backend.retries:
-                    raise local.refusal(group, root, tokens, moment.now)
+
+    async def aacquire(
+        self, group: str, *, tokens: float = 0, exclude: frozenset[str] = frozenset()
+    ) -> Lease:
+        """:meth:`acquire` for asyncio: with an awaited ``state``
+        (:class:`ratetree.AsyncRedisState`) the round trip is awaited and the event loop
+        never blocks (concurrent calls share round trips); with any other ``state`` it is
+        :meth:`acquire`. Releasing the lease never blocks either: the backend delivers it
+        from its own task (see :meth:`aclose`). Raises as :meth:`acquire` does."""
+        backend = self._awaited
+        if backend is None:
+            return self.acquire(group, tokens=tokens, exclude=exclude)
+        if tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS:
+            tokens = number(tokens, "tokens")
+        name = group_name(group)
+        return await acquire_awaited(self._local, self._waiting, backend, name, tokens, exclude)
+
+    async def aclose(self) -> None:
+        """Deliver every release an awaited ``state`` still queues and close its
+        connections (call it before the event loop ends); nothing to do for other states.
+        Never raises for an unreachable Redis: what could not be delivered stays counted
+        in its ``pending``."""
+        if self._awaited is not None:
+            await self._awaited.aclose()
+
+    def _needs_await(self, method: str) -> ConfigError:
+        return ConfigError(
+            f"{method} is not available with state={self._backend!r}, whose round trips "
+            "are awaited: call `await scheduler.aacquire(...)` on its event loop"
+        )
 
     def try_acquire(self, group: str, *, tokens: float = 0) -> Lease | None:
         """Like :meth:`acquire`, but returns None instead of raising NoCapacity."""
@@ -302,6 +347,8 @@ class Scheduler:
         return wait_blocking(self._waiting, group_name(group), tokens, timeout, priority, fail_fast)
 
     def _check_can_wait(self, method: str) -> None:
+        if self._awaited is not None:
+            raise self._needs_await(method)
         if self._backend.shared:
             # Waiters wake on releases and refills they can see; another replica's
             # release reaches this one only at its next round trip, so a wait here could

@@ -67,6 +67,10 @@ def _scheduler(
         clock=clock,
         on_unavailable=on_unavailable,
         unavailable_retry_after=unavailable_retry_after,
+        # No circuit breaker and no delivery in the background: these tests look at each
+        # call (test_redis_breaker.py tests both).
+        backoff=0,
+        flush_interval=3600,
     )
     return Scheduler(SPEC, clock=clock, state=state)
 
@@ -166,7 +170,7 @@ def test_a_full_queue_drops_the_oldest_release_and_logs_it(
     spec_free = Scheduler(
         UNLIMITED,
         clock=clock,
-        state=RedisState(server.url, prefix="full", clock=clock, max_pending=1),
+        state=RedisState(server.url, prefix="full", clock=clock, max_pending=1, backoff=0),
     )
     leases = [spec_free.acquire("g"), spec_free.acquire("g")]
     server.kill()
@@ -184,7 +188,9 @@ def test_an_operation_delivers_a_bounded_backlog_first_and_flush_delivers_the_re
     s = Scheduler(
         UNLIMITED,
         clock=clock,
-        state=RedisState(server.url, prefix=uuid.uuid4().hex, clock=clock),
+        state=RedisState(
+            server.url, prefix=uuid.uuid4().hex, clock=clock, backoff=0, flush_interval=3600
+        ),
     )
     leases = [s.acquire("g") for _ in range(BACKLOG + 6)]
     server.kill()

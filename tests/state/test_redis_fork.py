@@ -1,8 +1,10 @@
 """Lease ids stay unique across forked processes: workers forked from one scheduler (as a
-pre-forking server does) share its limits without their leases colliding in Redis."""
+pre-forking server does) share its limits without their leases colliding in Redis, with
+``RedisState`` and with ``AsyncRedisState`` (each worker on an event loop of its own)."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import sys
 import uuid
@@ -11,7 +13,17 @@ from multiprocessing.synchronize import Barrier
 
 import pytest
 
-from ratetree import Deployment, Group, Limits, Member, RedisState, Scheduler, TreeSpec
+from ratetree import (
+    AsyncRedisState,
+    Deployment,
+    Group,
+    Limits,
+    Member,
+    NoCapacity,
+    RedisState,
+    Scheduler,
+    TreeSpec,
+)
 from ratetree.testing import FakeClock
 from redis_server import RedisServer
 
@@ -20,15 +32,23 @@ WORKERS = 3
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="os.fork is POSIX only")
 
 
+async def _take(scheduler: Scheduler) -> bool:
+    try:
+        await scheduler.aacquire("g")  # acquire, on a scheduler without an awaited state
+    except NoCapacity:
+        return False
+    return True
+
+
 def _hold(scheduler: Scheduler, results: Connection, everyone: Barrier) -> None:
     """In a forked worker: try to take a slot, report, and hold it until all have tried."""
-    lease = scheduler.try_acquire("g")
-    results.send(lease is not None)
+    results.send(asyncio.run(_take(scheduler)))
     everyone.wait(60)
 
 
+@pytest.mark.parametrize("awaited", [False, True], ids=["RedisState", "AsyncRedisState"])
 def test_forked_workers_share_the_cap_without_colliding_lease_ids(
-    redis_server: RedisServer,
+    redis_server: RedisServer, awaited: bool
 ) -> None:
     spec = TreeSpec(
         groups=[
@@ -41,9 +61,17 @@ def test_forked_workers_share_the_cap_without_colliding_lease_ids(
         deployments=[Deployment("d")],
     )
     clock = FakeClock(1000.0)
-    state = RedisState(redis_server.url, prefix=uuid.uuid4().hex, clock=clock)
+    prefix = uuid.uuid4().hex
+    state = (AsyncRedisState if awaited else RedisState)(
+        redis_server.url, prefix=prefix, clock=clock
+    )
     scheduler = Scheduler(spec, clock=clock, state=state)
-    scheduler.acquire("g").release()  # the parent has named a lease before it forks
+
+    async def warm() -> None:  # the parent names a lease (and connects) before it forks
+        (await scheduler.aacquire("g")).release()
+        await scheduler.aclose()
+
+    asyncio.run(warm())
     fork = multiprocessing.get_context("fork")
     receive, send = fork.Pipe(duplex=False)
     everyone = fork.Barrier(WORKERS)

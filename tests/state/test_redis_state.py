@@ -195,6 +195,10 @@ def test_a_state_serves_one_scheduler(redis_client: redis.Redis) -> None:
         ("retries", -1),
         ("max_pending", 1.5),
         ("sync_interval", "0.1"),
+        ("backoff", -1),
+        ("max_backoff", float("nan")),
+        ("jitter", 1.0),
+        ("flush_interval", 0),
     ],
 )
 def test_invalid_options_raise_config_error_naming_them(option: str, value: object) -> None:

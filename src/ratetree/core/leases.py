@@ -25,6 +25,10 @@ class Settler(Protocol):
         ``retry_after``, and what the clock raises, changing nothing."""
         ...
 
+    def renew(self, lease: Lease, ttl: float | None) -> None:
+        """Extend ``lease``'s slots in a shared state (see :meth:`Lease.renew`)."""
+        ...
+
 
 class Lease:
     """One admitted request on one deployment, reserved along one path.
@@ -75,6 +79,16 @@ class Lease:
             self._settler.finish(self, tokens, None, False)
         else:
             self._settler.finish(self, tokens, None, False, number(latency, "latency"))
+
+    def renew(self, ttl: float | None = None) -> None:
+        """For a call that runs longer than a shared state's lease TTL (``RedisState``'s
+        ``lease_ttl``): keep this lease's in-flight slots until ``ttl`` seconds from now
+        (the state's ``lease_ttl`` by default), never shortening them; call it again before
+        that runs out. A slot that already expired is not brought back. Does nothing on an
+        in-memory scheduler, or once released. Never raises for an unreachable Redis (the
+        renewal is counted and logged as an outage). Raises ValueError (InvalidRequest)
+        for a ``ttl`` that is not a finite number > 0."""
+        self._settler.renew(self, ttl)
 
     def fail(self, retry_after: float | None = None, *, tokens: float = 0) -> None:
         """Release and record a failure of the deployment.

@@ -21,17 +21,18 @@ does I/O while the scheduler's lock is held, and a backend reads nothing of the
 scheduler but what these calls pass it (the tree, the clock reading, the :class:`Host`).
 
 **Asyncio.** :class:`AsyncStateBackend` is the same protocol with an awaitable
-``AsyncTrip.run``: steps 1, 2 and 4 are short and never await (a thread lock is never held
-across an ``await``), step 3 awaits the round trip, so the event loop is never blocked.
-Only the synchronous Redis backend exists today; an asyncio scheduler would run the same
-loop with ``await trip.run()``.
+``AsyncTrip.run``: ``Scheduler.aacquire`` runs steps 1, 2 and 4 under the thread lock
+without awaiting (a thread lock is never held across an ``await``) and awaits step 3, so
+the event loop is never blocked. Its ``settle`` returns nothing: a release is called from
+synchronous code (``Lease.release``), so the backend queues the delivery and sends it from
+its own task, batched with its next round trip (``state.redis_async.AsyncRedisState``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeGuard
 
 from ratetree.core.build import Tree
 from ratetree.core.gates import GroupState, Wakeups
@@ -129,9 +130,19 @@ class StateBackend(_Backend, Protocol):
         """``lease`` was settled in the view: the trip that delivers it, or None."""
         ...
 
+    def renew(self, lease: Lease, ttl: float | None, now: float) -> Trip | None:
+        """The open ``lease`` is to live ``ttl`` more seconds (None: the backend's own TTL):
+        the trip that extends it, or None when nothing expires. Its ``apply`` never
+        raises for an unreachable state."""
+        ...
+
 
 class AsyncStateBackend(_Backend, Protocol):
-    """:class:`StateBackend` whose trips are awaited (for an asyncio scheduler)."""
+    """:class:`StateBackend` whose trips are awaited (``Scheduler.aacquire``). Its methods
+    are called under the scheduler's lock, on any thread, and never do I/O."""
+
+    #: always True: marks a backend whose round trips must be awaited (see :func:`awaited`)
+    awaited: bool
 
     def commit(self, lease: Lease, now: float) -> AsyncTrip | None: ...
 
@@ -144,4 +155,23 @@ class AsyncStateBackend(_Backend, Protocol):
         retry_after: float | None,
         failed: bool,
         now: float,
-    ) -> AsyncTrip | None: ...
+    ) -> None:
+        """``lease`` was settled in the view: queue its delivery, which the backend sends
+        from its own task (never blocking the caller, which may be any thread)."""
+        ...
+
+    def renew(self, lease: Lease, ttl: float | None, now: float) -> None:
+        """The open ``lease`` is to live ``ttl`` more seconds (None: the backend's own TTL):
+        queue the extension, sent from the backend's own task as ``settle``'s deliveries
+        are."""
+        ...
+
+    async def aclose(self) -> None:
+        """Deliver everything queued and close the connections; the backend may be used
+        again after (it reconnects)."""
+        ...
+
+
+def awaited(backend: StateBackend | AsyncStateBackend) -> TypeGuard[AsyncStateBackend]:
+    """Whether ``backend``'s round trips are awaited (an :class:`AsyncStateBackend`)."""
+    return getattr(backend, "awaited", False) is True

@@ -35,7 +35,7 @@ from ratetree.core.reconfigure import forward, transfer
 from ratetree.core.selection import commit, earliest, select, settle, take_back
 from ratetree.core.strategies.latency_based import observe_latency
 from ratetree.errors import InvalidRequest, NoCapacity, UnknownGroup
-from ratetree.state.base import Host, Moment, StateBackend, Trip
+from ratetree.state.base import AsyncTrip, Host, Moment, StateBackend, Trip
 
 FAILURE_WINDOW = 60.0  # seconds over which LiteLLM counts allowed_fails
 
@@ -237,7 +237,7 @@ class LocalState:
         self.version += 1
         return now, horizon
 
-    def fold(self, trip: Trip, moment: Moment, undo: Callable[[], None]) -> bool:
+    def fold(self, trip: Trip | AsyncTrip, moment: Moment, undo: Callable[[], None]) -> bool:
         """Apply a backend's trip (its reply changes the view) and bump the version."""
         try:
             return trip.apply(moment, undo)
@@ -298,6 +298,9 @@ class MemoryState:
         failed: bool,
         now: float,
     ) -> Trip | None:
+        return None
+
+    def renew(self, lease: Lease, ttl: float | None, now: float) -> Trip | None:
         return None
 
     def __repr__(self) -> str:

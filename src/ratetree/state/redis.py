@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import threading
+import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -41,20 +41,28 @@ from ratetree.core.buckets import NEVER
 from ratetree.core.gates import Gate, GroupState, below
 from ratetree.core.leases import Lease
 from ratetree.core.reconfigure import edge_keys
-from ratetree.core.validate import show
 from ratetree.errors import ConfigError, StateUnavailable
 from ratetree.state.base import Host, Moment, StateBackend
+from ratetree.state.breaker import Breaker, CircuitOpen
+from ratetree.state.flusher import Flusher
+from ratetree.state.redis_checks import check_connection, describe, user_of
+from ratetree.state.redis_guard import Guard
+from ratetree.state.redis_settings import open_client, validate
 from ratetree.state.redis_trips import (
     COMMIT_TRIP,
     FLUSH,
+    QUIET,
     READ_TRIP,
-    Call,
+    RENEW,
     Pending,
     RedisStats,
     RedisTrip,
     Remote,
+    ScriptCall,
+    copy_in,
 )
 from ratetree.state.scripts import COMMIT, READ, SETTLE
+from ratetree.state.scripts import RENEW as RENEW_SCRIPT
 
 if TYPE_CHECKING:
     import redis
@@ -88,9 +96,22 @@ class RedisState:
     the Redis server's TIME (the default, and what production wants); a callable sends its
     readings as the time instead (tests with a FakeClock). ``retries``: how often a refused
     commit selects again. ``max_pending``: releases kept for redelivery while Redis is
-    down; beyond it the oldest is dropped and logged. Pass it as ``Scheduler(spec,
-    state=...)``; one RedisState serves one scheduler. Raises ConfigError for a bad value,
-    ImportError without the ``redis`` package.
+    down; beyond it the oldest is dropped and logged.
+
+    The circuit breaker (``state.breaker``): after Redis failed to answer, nothing is sent
+    for ``backoff`` seconds, doubling with each failure in a row up to ``max_backoff``,
+    each shortened by up to ``jitter`` of itself (drawn from ``rng``); meanwhile every
+    operation is answered from ``on_unavailable`` at once. ``backoff=0`` turns it off.
+    ``flush_interval``: while releases wait for delivery, a background thread tries every
+    that many seconds (and at once when Redis answers again); :meth:`close` stops it.
+    ``check``: talk to Redis once now (see ``state.redis_checks``), so that a wrong
+    password, a failed TLS verification, a cluster node behind a plain client, a missing
+    ACL permission or a script that does not load raise here rather than look like an
+    outage later; an unreachable server is only logged.
+
+    Pass it as ``Scheduler(spec, state=...)``; one RedisState serves one scheduler. Raises
+    ConfigError for a bad value or URL, or a configuration error the check found (the
+    message names the cause, never a password); ImportError without the ``redis`` package.
     """
 
     #: other processes share this state: waiting is not offered on it
@@ -110,30 +131,34 @@ class RedisState:
         max_pending: int = 10_000,
         replica_id: str | None = None,
         timeout: float = 1.0,
+        backoff: float = 0.1,
+        max_backoff: float = 5.0,
+        jitter: float = 0.5,
+        rng: random.Random | None = None,
+        flush_interval: float = 1.0,
+        check: bool = True,
     ) -> None:
         import redis  # the optional dependency, imported only when a RedisState is made
 
-        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
-            raise ConfigError(f"prefix {show(prefix)} must be a non-empty string without braces")
-        if on_unavailable not in ("closed", "open"):
-            raise ConfigError(f"on_unavailable {show(on_unavailable)} must be 'closed' or 'open'")
-        for name, value in (
-            ("lease_ttl", lease_ttl),
-            ("sync_interval", sync_interval),
-            ("unavailable_retry_after", unavailable_retry_after),
-            ("timeout", timeout),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{name} {show(value)} must be a number")
-            if not (math.isfinite(value) and value >= 0) or (name == "lease_ttl" and not value):
-                raise ConfigError(f"{name} {show(value)} must be a finite number > 0")
-        for name, count in (("retries", retries), ("max_pending", max_pending)):
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise ConfigError(f"{name} {show(count)} must be an integer >= 0")
-        if isinstance(client, str):
-            client = redis.Redis.from_url(
-                client, socket_timeout=timeout, socket_connect_timeout=timeout
-            )
+        validate(
+            prefix,
+            on_unavailable,
+            positive={"lease_ttl": lease_ttl, "flush_interval": flush_interval},
+            finite={
+                "sync_interval": sync_interval,
+                "unavailable_retry_after": unavailable_retry_after,
+                "timeout": timeout,
+            },
+            counts={"retries": retries, "max_pending": max_pending},
+        )
+        breaker = Breaker(
+            clock or time.monotonic,
+            rng if rng is not None else random.Random(),
+            backoff=backoff,
+            max_backoff=max_backoff,
+            jitter=jitter,
+        )
+        client = open_client(client, timeout)
         self.client: redis.Redis = client
         self.prefix = prefix
         self.lease_ttl = float(lease_ttl)
@@ -144,19 +169,25 @@ class RedisState:
         self.unavailable_retry_after = float(unavailable_retry_after)
         self.max_pending = max_pending
         self.replica_id = replica_id or uuid.uuid4().hex[:12]
+        self.timeout = float(timeout)
         self.stats = RedisStats()
-        self._errors = (redis.exceptions.RedisError,)
+        self._errors = (redis.exceptions.RedisError, CircuitOpen)
         self._timeout = redis.exceptions.TimeoutError
+        self._lost = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        self._user = user_of(client)
+        self._cluster = isinstance(client, redis.cluster.RedisCluster)
         self._commit = client.register_script(COMMIT)
         self._settle = client.register_script(SETTLE)
         self._read = client.register_script(READ)
+        self._renew = client.register_script(RENEW_SCRIPT)
         self._host: Host | None = None
         self._pid = os.getpid()
+        self.breaker = breaker
+        self._flusher = Flusher(self.flush, float(flush_interval))
         # Round trips of this process run one at a time, numbered in the order Redis ran
         # them; a gate's view takes a reply only if it is newer than the last one it took
         # (threads would otherwise apply replies out of order and leave stale counts).
-        self._io = threading.Lock()
-        self._ran = 0
+        self._guard = Guard(breaker, self.reached, self._flusher.poke)
         self._gates: dict[int, Remote] = {}
         self._subtrees: dict[int, list[Remote]] = {}
         self._synced: dict[int, float] = {}
@@ -164,6 +195,8 @@ class RedisState:
         self._pending: deque[Pending] = deque()
         self._count = 0
         self._down = False
+        if check:
+            check_connection(client, prefix, on_unavailable, redis.cluster.RedisCluster)
 
     # ----------------------------------------------------------------- wiring (StateBackend)
 
@@ -197,16 +230,26 @@ class RedisState:
         """Releases and failures waiting to be delivered to Redis."""
         return len(self._pending)
 
+    def close(self) -> None:
+        """Stop the background delivery of queued releases (waiting up to ``timeout`` for
+        a round trip it is in); what still waits is delivered by later operations or
+        :meth:`flush`. The client stays open. Never raises."""
+        self._flusher.close(self.timeout)
+
     def flush(self) -> int:
         """Try to deliver the waiting releases now; returns how many still wait. Never
         raises for an unreachable Redis."""
         host = self._bound()
         with host.locked() as moment:
-            trip = self._trip(FLUSH, moment.now, backlog=len(self._pending))
+            trip = self.delivery(moment.now)
         trip.run()
         with host.locked() as moment:
             trip.apply(moment, _nothing)
             return len(self._pending)
+
+    def delivery(self, now: float) -> RedisTrip:
+        """Under the scheduler's lock: a trip that delivers every waiting release."""
+        return self._trip(FLUSH, now, backlog=len(self._pending))
 
     def _bound(self) -> Host:
         if self._host is None:
@@ -253,6 +296,16 @@ class RedisState:
         own = Pending(self._on(lease.gates), lease_id, diff, mode, retry_after or 0.0, now)
         return self._trip(FLUSH, now, own=own)
 
+    def renew(self, lease: Lease, ttl: float | None, now: float) -> RedisTrip | None:
+        """The round trip that keeps ``lease``'s in-flight slots ``ttl`` (default:
+        ``lease_ttl``) more seconds; None for a lease Redis does not hold (settled, or
+        admitted while failing open)."""
+        lease_id = self._leases.get(lease)
+        if lease_id is None:
+            return None
+        args = (repr(float(self.lease_ttl if ttl is None else ttl)), "", "", "")
+        return self._trip(RENEW, now, self._on(lease.gates), lease_id, args)
+
     # ----------------------------------------------------------------- plumbing
 
     def _after_fork(self) -> None:
@@ -262,7 +315,6 @@ class RedisState:
         pid = os.getpid()
         if pid != self._pid:
             self._pid, self._count = pid, 0
-            self._io = threading.Lock()  # a parent's thread may have held it at the fork
             self._leases.clear()
             self._pending.clear()
 
@@ -282,23 +334,20 @@ class RedisState:
         """A trip that first delivers up to ``backlog`` queued releases (and ``own``),
         taken off the queue now, under the scheduler's lock."""
         host = self._bound()
-        sends: list[tuple[Pending, Call]] = []
-        for _ in range(min(backlog, len(self._pending))):
-            sends.append((self._pending.popleft(), _nothing_call))
+        queued = [self._pending.popleft() for _ in range(min(backlog, len(self._pending)))]
         if own is not None:
-            sends.append((own, _nothing_call))
-        for i, (p, _) in enumerate(sends):
+            queued.append(own)
+        sends: list[tuple[Pending, ScriptCall]] = []
+        for p in queued:
             # A late failure cools down only for what is left of its retry_after.
             left = max(0.0, p.retry_after - (now - p.at))
             first = str(host.allowed_fails) if p.mode == "p" else repr(left)
             op = (repr(p.diff), p.mode, first, repr(host.cooldown_time))
             fails = (p.gates[-1].fails,) if p.mode == "p" else ()
-            sends[i] = (p, partial(self._call, self._settle, p.gates, p.lease_id, op, fails))
-        script = {COMMIT_TRIP: self._commit, READ_TRIP: self._read}.get(kind)
-        main = (
-            None if script is None else partial(self._call, script, gates or [], lease_id, args, ())
-        )
-        trip = RedisTrip(kind, sends, main, self._errors, self._land)
+            sends.append((p, ScriptCall(self._settle, p.gates, p.lease_id, op, fails)))
+        script = {COMMIT_TRIP: self._commit, READ_TRIP: self._read, RENEW: self._renew}.get(kind)
+        main = None if script is None else ScriptCall(script, gates or [], lease_id, args, ())
+        trip = RedisTrip(kind, sends, main, self._errors, self._land, self._call)
         trip.gates, trip.lease, trip.lease_id = gates or [], lease, lease_id
         trip.group = group or (lease.group if lease is not None else "")
         return trip
@@ -307,27 +356,22 @@ class RedisState:
         gates = self._gates
         return [gates[id(i)] for i in items if id(i) in gates]
 
-    def _call(
-        self,
-        script: Any,
-        gates: list[Remote],
-        lease_id: str,
-        op: tuple[str, str, str, str],
-        extra: tuple[str, ...],
-    ) -> list[Any]:
+    def _call(self, call: ScriptCall) -> list[Any]:
         """Run one script. Called with the scheduler's lock free."""
-        clock = self.clock
-        keys: list[str] = []
-        args = ["" if clock is None else repr(float(clock())), str(len(gates)), lease_id, *op]
-        for gate in gates:
-            keys += gate.keys
-            args += gate.args
-        keys += extra
-        with self._io:
-            reply: list[Any] = script(keys=keys, args=args)
-            self._ran += 1
-            # The reply, then its place in the order Redis ran this process's scripts.
-            return [*reply, self._ran]
+        keys, args = call.keys_args(self.clock)
+        # The reply, then its place in the order Redis ran this process's scripts.
+        return self._guard.call(partial(call.script, keys=keys, args=args))
+
+    def reached(self, error: BaseException) -> bool | None:
+        """Whether a call that raised ``error`` reached Redis (for the breaker): False for
+        an outage, True for an answer (a configuration error too), None when ``error`` is
+        not about Redis."""
+        if not isinstance(error, self._errors):
+            return None
+        return not isinstance(error, self._lost) or self._problem(error) is not None
+
+    def _problem(self, error: BaseException) -> str | None:
+        return describe(error, self._user, self._cluster)
 
     def _land(self, trip: RedisTrip, moment: Moment, undo: Callable[[], None]) -> bool:
         """Under the scheduler's lock: account for a trip that ran and copy what Redis
@@ -338,7 +382,7 @@ class RedisState:
             stats.round_trips += 1
             if p.late:
                 stats.redelivered += 1
-            self._apply(p.gates, reply, moment)
+            copy_in(p.gates, reply, moment)
         left = [p for p, _ in trip.sends[len(trip.delivered) :]]
         for p in reversed([p for p in left if p.late]):
             self._pending.appendleft(p)  # still the oldest: first on the next trip
@@ -349,26 +393,37 @@ class RedisState:
         if error is not None and not isinstance(error, self._errors):
             undo()  # not Redis being away (e.g. a clock that raised): take nothing
             raise error
+        problem = None if error is None else self._problem(error)
         if error is None:
             if self._down:
                 self._down = False
                 log.info("ratetree: Redis reachable again")
+        elif problem is not None:  # no outage: it will not pass, so say so every time
+            stats.misconfigured += 1
+            log.error("ratetree: %s; failing %s", problem, self.on_unavailable)
         else:
             stats.unavailable += 1
             # The first error of an outage may have cut a script that ran; so may a
-            # timeout. Later ones are refused connections.
-            unsure = trip.sent and (not self._down or isinstance(error, self._timeout))
-            if not self._down:
+            # timeout. Later ones are refused connections, or the breaker sent nothing.
+            unsure = (
+                trip.sent
+                and not isinstance(error, CircuitOpen)
+                and (not self._down or isinstance(error, self._timeout))
+            )
+            if not self._down and not isinstance(error, CircuitOpen):  # report the real cause
                 self._down = True
                 log.warning(
                     "ratetree: Redis unreachable (%s); failing %s", error, self.on_unavailable
                 )
             if unsure and trip.kind == COMMIT_TRIP:  # it may have taken a slot: give it back
                 self._queue(Pending(trip.gates, trip.lease_id, 0.0, "", 0.0, now))
-            if trip.kind == FLUSH or self.on_unavailable == "open":
+        if error is not None:
+            if trip.kind in QUIET or self.on_unavailable == "open":
                 return trip.kind == COMMIT_TRIP  # fail open: the view alone admits
             undo()
-            reason = StateUnavailable(trip.group, self.unavailable_retry_after, str(error))
+            reason = StateUnavailable(
+                trip.group, self.unavailable_retry_after, problem or str(error)
+            )
             raise reason from error
         if trip.kind == FLUSH:
             return True
@@ -376,15 +431,17 @@ class RedisState:
         stats.round_trips += 1
         if trip.kind == READ_TRIP:
             stats.syncs += 1
+        elif trip.kind == RENEW:
+            pass  # nothing to record; the gates' state is copied in below
         elif reply[0] in (b"1", "1"):
             assert trip.lease is not None
             self._leases[trip.lease] = trip.lease_id
         else:
             stats.refused += 1
             undo()  # before the reply: Redis's counts do not hold this commit
-            self._apply(trip.gates, reply, moment)
+            copy_in(trip.gates, reply, moment)
             return False
-        self._apply(trip.gates, reply, moment)
+        copy_in(trip.gates, reply, moment)
         return True
 
     def _queue(self, pending: Pending) -> None:
@@ -392,39 +449,11 @@ class RedisState:
         pending.late = True
         self._pending.append(pending)
         self.stats.queued += 1
+        self._flusher.start()
         while len(self._pending) > self.max_pending:
             lost = self._pending.popleft()
             self.stats.dropped += 1
             log.error("ratetree: dropped an undelivered release of lease %s", lost.lease_id)
-
-    def _apply(self, gates: list[Remote], reply: list[Any], moment: Moment) -> None:
-        """Copy the gates' state from a script's reply into the local view."""
-        # The reply's moments are in the script's time; shift them into this clock's.
-        offset = moment.now - float(reply[1])
-        horizon, wake = moment.horizon, moment.wake
-        ran = reply[-1]
-        pos = 2
-        for gate in gates:
-            item = gate.item
-            if ran < gate.ran:  # a later reply already set this gate
-                pos += 2 + len(gate.buckets)
-                continue
-            gate.ran = ran
-            cool = reply[pos]
-            item.cooling_until = float(cool) + offset if cool else -NEVER
-            count = int(reply[pos + 1])
-            if count >= 0:
-                item.in_flight = count
-            pos += 2
-            for bucket in gate.buckets:
-                full = reply[pos]
-                bucket.full_at = float(full) + offset if full else -NEVER
-                pos += 1
-            wake.refresh(item, horizon)
-            for edge in item.usage_watchers:
-                edge.tier.update(edge)
-            for edge in item.busy_watchers:
-                edge.tier.update(edge)
 
     def __repr__(self) -> str:
         return f"<RedisState prefix={self.prefix!r} replica={self.replica_id!r}>"
@@ -432,10 +461,6 @@ class RedisState:
 
 def _nothing() -> None:
     pass
-
-
-def _nothing_call() -> list[Any]:  # pragma: no cover - replaced before a trip runs
-    return []
 
 
 if TYPE_CHECKING:

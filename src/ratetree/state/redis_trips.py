@@ -1,11 +1,13 @@
 """The pieces of a Redis round trip: each gate's keys and arguments (:class:`Remote`), a
-release waiting to be delivered (:class:`Pending`), the trip itself (:class:`RedisTrip`,
-a ``state.base.Trip``) and the counters (:class:`RedisStats`)."""
+release waiting to be delivered (:class:`Pending`), one script to run (:class:`ScriptCall`),
+the trip itself (:class:`RedisTrip`, a ``state.base.Trip``), the counters
+(:class:`RedisStats`) and the copy of a script's reply into the view (:func:`copy_in`).
+The synchronous and the asyncio backend share all of them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import Gate
@@ -18,6 +20,7 @@ class RedisStats:
 
     __slots__ = (
         "dropped",
+        "misconfigured",
         "queued",
         "redelivered",
         "refused",
@@ -33,8 +36,10 @@ class RedisStats:
         self.refused = 0
         #: subtree reads after the local view refused
         self.syncs = 0
-        #: operations that found Redis unreachable
+        #: operations that found Redis unreachable (or skipped it: the breaker was open)
         self.unavailable = 0
+        #: operations Redis refused for a configuration error (logged every time)
+        self.misconfigured = 0
         #: releases and failures that could not be delivered and were queued
         self.queued = 0
         #: queued releases delivered later
@@ -95,8 +100,36 @@ class Pending:
         self.late = False  # its first delivery failed
 
 
-COMMIT_TRIP, READ_TRIP, FLUSH = "commit", "read", "flush"
-Call = Callable[[], list[Any]]
+COMMIT_TRIP, READ_TRIP, FLUSH, RENEW = "commit", "read", "flush", "renew"
+#: trips whose failure is never raised (their callers go on whatever Redis says)
+QUIET = (FLUSH, RENEW)
+
+
+class ScriptCall(NamedTuple):
+    """One script to run: what it is and what it is run on, as data, so that a synchronous
+    client can run it at once and an asyncio one can pipeline it with others."""
+
+    script: Any  # a registered script: ``sha`` and ``script`` (its text)
+    gates: list[Remote]
+    lease_id: str
+    op: tuple[str, str, str, str]
+    extra: tuple[str, ...]
+
+    def keys_args(self, clock: Callable[[], float] | None) -> tuple[list[str], list[str]]:
+        """The script's KEYS and ARGV (see ``state.scripts``); reads ``clock`` (None: the
+        server's TIME), so call it when the script is sent."""
+        gates = self.gates
+        keys: list[str] = []
+        args = ["" if clock is None else repr(float(clock())), str(len(gates)), self.lease_id]
+        args += self.op
+        for gate in gates:
+            keys += gate.keys
+            args += gate.args
+        keys += self.extra
+        return keys, args
+
+
+Call = Callable[[ScriptCall], list[Any]]
 
 
 class RedisTrip:
@@ -116,6 +149,7 @@ class RedisTrip:
         "lease_id",
         "main",
         "reply",
+        "send",
         "sends",
         "sent",
     )
@@ -123,16 +157,18 @@ class RedisTrip:
     def __init__(
         self,
         kind: str,
-        sends: list[tuple[Pending, Call]],
-        main: Call | None,
+        sends: list[tuple[Pending, ScriptCall]],
+        main: ScriptCall | None,
         errors: tuple[type[Exception], ...],
         land: Callable[[RedisTrip, Moment, Callable[[], None]], bool],
+        send: Call,
     ) -> None:
         self.kind = kind
         self.sends = sends
         self.main = main
         self.errors = errors
         self.land = land
+        self.send = send
         self.delivered: list[list[Any]] = []
         self.reply: list[Any] = []
         self.error: Exception | None = None
@@ -144,13 +180,44 @@ class RedisTrip:
 
     def run(self) -> None:
         try:
-            for _, send in self.sends:
-                self.delivered.append(send())
+            send = self.send
+            for _, call in self.sends:
+                self.delivered.append(send(call))
             if self.main is not None:
                 self.sent = True
-                self.reply = self.main()
+                self.reply = send(self.main)
         except Exception as exc:  # kept for apply, which runs under the lock
             self.error = exc
 
     def apply(self, moment: Moment, undo: Callable[[], None]) -> bool:
         return self.land(self, moment, undo)
+
+
+def copy_in(gates: list[Remote], reply: list[Any], moment: Moment) -> None:
+    """Copy the gates' state from a script's reply into the local view."""
+    # The reply's moments are in the script's time; shift them into this clock's.
+    offset = moment.now - float(reply[1])
+    horizon, wake = moment.horizon, moment.wake
+    ran = reply[-1]
+    pos = 2
+    for gate in gates:
+        item = gate.item
+        if ran < gate.ran:  # a later reply already set this gate
+            pos += 2 + len(gate.buckets)
+            continue
+        gate.ran = ran
+        cool = reply[pos]
+        item.cooling_until = float(cool) + offset if cool else -NEVER
+        count = int(reply[pos + 1])
+        if count >= 0:
+            item.in_flight = count
+        pos += 2
+        for bucket in gate.buckets:
+            full = reply[pos]
+            bucket.full_at = float(full) + offset if full else -NEVER
+            pos += 1
+        wake.refresh(item, horizon)
+        for edge in item.usage_watchers:
+            edge.tier.update(edge)
+        for edge in item.busy_watchers:
+            edge.tier.update(edge)

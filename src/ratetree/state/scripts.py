@@ -42,3 +42,5 @@ COMMIT = PRELUDE + _lua("commit")
 SETTLE = PRELUDE + _lua("settle")
 #: Reads the gates (dropping expired leases) and changes nothing else.
 READ = PRELUDE + _lua("read")
+#: Extends a lease's expiry in the in-flight sets that still hold it.
+RENEW = PRELUDE + _lua("renew")

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
-from ratetree.clocks import Clock, TimerClock
+from ratetree.clocks import Clock
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import DeploymentState, GroupState, below
 from ratetree.core.leases import Lease
@@ -41,7 +41,7 @@ from ratetree.core.selection import earliest
 from ratetree.core.validate import number, show
 from ratetree.errors import InvalidRequest, NoCapacity
 from ratetree.state.base import Moment
-from ratetree.waiting.timers import ClockTimer, ThreadTimer, Timer
+from ratetree.waiting.timers import Timer, make_timer
 
 if TYPE_CHECKING:  # asyncio is imported where a wait starts: `import ratetree` stays light
     import asyncio
@@ -285,7 +285,7 @@ class WaitQueue:
         if self._timer is None:
             if when == NEVER:
                 return
-            self._timer = _make_timer(self._host.clock, self.on_timer)
+            self._timer = make_timer(self._host.clock, self.on_timer)
         if when == NEVER:
             self._timer.disarm()
         else:
@@ -306,12 +306,6 @@ class WaitQueue:
             found = {i.id for i in below(group) if isinstance(i, DeploymentState)}
             reach = self._reach[group] = frozenset(found)
         return reach
-
-
-def _make_timer(clock: Clock, fire: Callable[[], None]) -> Timer:
-    if isinstance(clock, TimerClock):
-        return ClockTimer(clock.call_at, fire)
-    return ThreadTimer(clock, fire)
 
 
 def check_wait(timeout: object, priority: object) -> tuple[float | None, float]:

@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ratetree.clocks import Clock, TimerClock
+
 # How long an idle timer thread stays parked before it exits (it restarts on demand).
 IDLE_EXIT = 30.0
 
@@ -28,6 +30,14 @@ class Timer(Protocol):
     def arm(self, when: float) -> None: ...
 
     def disarm(self) -> None: ...
+
+
+def make_timer(clock: Clock, fire: Callable[[], None]) -> Timer:
+    """A timer on ``clock``: filed with the clock itself when it is a TimerClock (tests
+    drive it by advancing the clock), else kept by a daemon thread."""
+    if isinstance(clock, TimerClock):
+        return ClockTimer(clock.call_at, fire)
+    return ThreadTimer(clock, fire)
 
 
 class ClockTimer:

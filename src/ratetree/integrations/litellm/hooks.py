@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -24,13 +25,26 @@ class Routing(Protocol):
         self, group: str, request: object, messages: object, input: object
     ) -> dict[str, Any]: ...
 
+    def attempted(self, kwargs: Mapping[str, Any]) -> None: ...
+
     def started(self, kwargs: Mapping[str, Any]) -> None: ...
+
+    def stamp(self, kwargs: Mapping[str, Any], response: object) -> None: ...
 
     def succeeded(self, kwargs: Mapping[str, Any], response: object) -> None: ...
 
     def returned_sync(self, kwargs: Mapping[str, Any]) -> None: ...
 
     def failed(self, kwargs: Mapping[str, Any], exc: object) -> None: ...
+
+
+def strategy_of(router: Any) -> object:
+    """The custom routing strategy registered on ``router``, or None. LiteLLM keeps no getter
+    for it: ``register_plugin`` puts the strategy's own sync pick in place of the Router's
+    (wrapped with ``functools.wraps`` by some versions), so its owner is the strategy."""
+    pick = getattr(router, "get_available_deployment", None)
+    owner = getattr(inspect.unwrap(pick), "__self__", None) if callable(pick) else None
+    return owner if isinstance(owner, CustomRoutingStrategyBase) else None
 
 
 class Strategy(CustomRoutingStrategyBase):  # type: ignore[misc]
@@ -78,7 +92,9 @@ class Settler(CustomLogger):  # type: ignore[misc]
     async def async_post_call_success_deployment_hook(
         self, request_data: dict[str, Any], response: object, call_type: object
     ) -> None:
-        # A stream passes by here before its usage exists; its logging event settles it.
+        # Before the caller gets the response: name the path on it. A stream passes by here
+        # (on some LiteLLM versions) before its usage exists; its logging event settles it.
+        self._routing.stamp(request_data, response)
         if total_tokens(response) is not None:
             self._routing.succeeded(request_data, response)
 
@@ -90,6 +106,11 @@ class Settler(CustomLogger):  # type: ignore[misc]
         fallback_depth: int | None = None,
     ) -> None:
         self._routing.failed(request_data, exception)
+
+    def log_pre_api_call(self, model: object, messages: object, kwargs: dict[str, Any]) -> None:
+        # On the caller's thread before the call, sync calls and streams included: the one
+        # event that tells the attempt's call id, by which path_of finds the path later.
+        self._routing.attempted(kwargs)
 
     def log_post_api_call(
         self, kwargs: dict[str, Any], response_obj: object, start_time: object, end_time: object

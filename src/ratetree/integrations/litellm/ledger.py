@@ -8,7 +8,9 @@ import threading
 import uuid
 from collections.abc import Hashable
 
+from ratetree.clocks import Clock
 from ratetree.core.leases import Lease
+from ratetree.integrations.litellm.renewal import StreamRenewal
 
 
 class Ticket:
@@ -39,15 +41,22 @@ class Ticket:
 
 class Ledger:
     """Open leases by ticket. Every way out pops the ticket under the lock, so each lease is
-    settled exactly once even when several events about one attempt arrive."""
+    settled exactly once even when several events about one attempt arrive. Streams'
+    leases are kept alive by ``renewal`` while open (see ``renewal``)."""
 
-    __slots__ = ("_by_call", "_by_owner", "_lock", "_open")
+    __slots__ = ("_by_call", "_by_owner", "_lock", "_open", "renewal")
 
-    def __init__(self) -> None:
+    def __init__(self, renewal: StreamRenewal | None = None) -> None:
+        self.renewal = renewal
         self._lock = threading.Lock()
         self._open: dict[str, Ticket] = {}  # in order of opening, so the oldest come first
         self._by_call: dict[str, str] = {}
         self._by_owner: dict[Hashable, set[str]] = {}
+
+    @classmethod
+    def renewing(cls, state: object, clock: Clock) -> Ledger:
+        """A ledger that renews open streams as a scheduler over ``state`` needs."""
+        return cls(StreamRenewal.of(state, clock))
 
     def __len__(self) -> int:
         return len(self._open)
@@ -62,6 +71,8 @@ class Ledger:
             if keys is None:
                 keys = self._by_owner[ticket.owner] = set()
             keys.add(key)
+        if ticket.stream and self.renewal is not None:
+            self.renewal.track(ticket.lease)
         return key, new
 
     def left_over(self, owner: Hashable, trace_id: object) -> list[Lease]:

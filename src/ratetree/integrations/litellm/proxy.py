@@ -93,20 +93,25 @@ def running_config() -> Mapping[str, Any]:
 
 
 def _shared_state(url: str, prefix: str) -> Any:
-    """The Redis state the workers share. Raises ConfigError when Redis does not answer:
-    the state fails closed, so a proxy started on it would refuse every request."""
-    from ratetree.state.redis import RedisState
+    """The Redis state the workers share: an asyncio one, since the proxy picks on its
+    event loop. Raises ConfigError when Redis does not answer a PING: the state fails
+    closed, so a proxy started without it would refuse every request (the state's own
+    check at construction takes an outage for a passing one and only warns)."""
+    from ratetree.state.redis_async import AsyncRedisState
+    from ratetree.state.redis_settings import open_client
 
-    state = RedisState(url, prefix=prefix)
+    probe = open_client(url, 1.0)
     try:
-        state.client.ping()
+        probe.ping()
     except Exception as err:  # redis' errors, and what a broken URL raises on connect
         where = re.sub(r"//[^@/]*@", "//***@", url)  # no password in the log
         raise ConfigError(
             f"router_settings Redis {where} does not answer ({err}); ratetree fails closed "
             "without it, so the proxy would refuse every request"
         ) from None
-    return state
+    finally:
+        probe.close()
+    return AsyncRedisState(url, prefix=prefix)
 
 
 def _build(settings: ProxySettings) -> RatetreeRouting:

@@ -128,3 +128,18 @@ def retry_after_of(exc: BaseException) -> float | None:
             if math.isfinite(seconds) and seconds >= 0:
                 return seconds
     return None
+
+
+def served_as(response: object) -> tuple[str, str]:
+    """The group a Router response was served as (its ``x-litellm-model-group`` header) and
+    the deployment id it came from (``model_id``), each "" when the response does not say."""
+    hidden = getattr(response, "_hidden_params", None)
+    if not isinstance(hidden, Mapping):
+        return "", ""
+    headers = hidden.get("additional_headers")
+    group = headers.get("x-litellm-model-group") if isinstance(headers, Mapping) else None
+    deployment = hidden.get("model_id")
+    return (
+        group if isinstance(group, str) else "",
+        deployment if isinstance(deployment, str) else "",
+    )

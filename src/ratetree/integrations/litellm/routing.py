@@ -33,7 +33,9 @@ from ratetree.config.litellm import load_litellm
 from ratetree.core.leases import Lease
 from ratetree.core.validate import number
 from ratetree.errors import ConfigError, NoCapacity, UnknownGroup
+from ratetree.integrations.litellm.filters import Allowed, allowed, allowed_sync
 from ratetree.integrations.litellm.ledger import Ledger, Ticket
+from ratetree.integrations.litellm.paths import Paths
 from ratetree.integrations.litellm.pricing import priced, wants_prices
 from ratetree.integrations.litellm.reading import (
     PATH,
@@ -45,17 +47,19 @@ from ratetree.integrations.litellm.reading import (
     raw_answer,
     request_metadata,
     retry_after_of,
+    served_as,
     ticket_of,
     total_tokens,
 )
-from ratetree.integrations.litellm.view import Allowed, RouterView
+from ratetree.integrations.litellm.view import RouterView
 from ratetree.scheduler import Clock, Scheduler
 
 try:
     from litellm.router_api import ChangeSet
 
     import litellm
-    from ratetree.integrations.litellm.hooks import Settler, Strategy
+    import ratetree.integrations.litellm.picking as picking
+    from ratetree.integrations.litellm.hooks import Settler, Strategy, strategy_of
     from ratetree.integrations.litellm.refusals import bad_request, no_capacity_error
 except ImportError as err:
     raise ImportError(
@@ -66,7 +70,6 @@ __all__ = ["RatetreeRouting", "estimate_tokens"]
 
 # Failures LiteLLM itself holds against a deployment; other 4xx are the request's fault.
 _DEPLOYMENT_FAULTS = frozenset({401, 404, 408, 429})
-_METADATA_KEYS = ("metadata", "litellm_metadata")
 
 
 class RatetreeRouting:
@@ -99,12 +102,12 @@ class RatetreeRouting:
         self._cool_last = cool_last_deployment
         self._view = RouterView(scheduler.spec)
         self._lock = threading.Lock()  # a pick's acquire and entry against a reconfiguration
-        self._ledger = Ledger()
+        self._ledger = Ledger.renewing(scheduler.state, clock)
+        self._paths = Paths()
         self._strategy = Strategy(self)
         self._settler = Settler(self)
         self._router: Any = None
         self._previous: object = None
-        self._version: object = None  # the Router's registry version ratetree last matched
 
     @classmethod
     def from_model_list(
@@ -126,7 +129,7 @@ class RatetreeRouting:
         cool_last_deployment: bool = False,
     ) -> RatetreeRouting:
         """Build the scheduler with :meth:`Scheduler.from_litellm` (references allowed; a
-        ``state`` such as :class:`ratetree.RedisState` shares the limits) and wrap it. Pass
+        ``state`` such as :class:`ratetree.AsyncRedisState` shares the limits) and wrap it. Pass
         the proxy's ``router_settings`` values (``routing_strategy``, ``model_group_alias``,
         ``allowed_fails``, ``cooldown_time``) here, not to the Router. Raises ConfigError
         naming the offending entry. Under cost-based routing, deployments that name no
@@ -177,12 +180,10 @@ class RatetreeRouting:
         RuntimeError when already attached."""
         if self._router is not None:
             raise RuntimeError("this RatetreeRouting is attached already; detach() it first")
-        # LiteLLM has no getter for the strategy in place; detach() puts it back.
-        self._previous = getattr(router, "_custom_strategy", None)
+        self._previous = strategy_of(router)  # detach() puts it back
         router.register_plugin(self._strategy)
         litellm.logging_callback_manager.add_litellm_callback(self._settler)
         self._router = router
-        self._version = router.registry().version
 
     def detach(self) -> None:
         """Give the Router back its previous routing strategy, take the settling callback off
@@ -234,7 +235,6 @@ class RatetreeRouting:
             if router is not None:
                 router.set_model_list(view.model_list)
                 router.apply(ChangeSet(assign={"model_group_alias": dict(view.aliases)}))
-                self._version = router.registry().version
 
     # -- the strategy calls these -----------------------------------------------------------
 
@@ -243,19 +243,20 @@ class RatetreeRouting:
     ) -> dict[str, Any]:
         request = request_kwargs if isinstance(request_kwargs, dict) else {}
         trace = request.get("litellm_trace_id")
-        allowed = await self._allowed(group, request, messages, input)
+        # The Router's own filters first; a reconfiguration meanwhile makes the list narrow nothing.
+        passing = await allowed(self._router, self._view, group, request, messages, input)
         if trace is None:  # asked outside a call (get_available_deployment): hold nothing
-            return self._peek(group, request, messages, input, allowed)
+            return self._peek(group, request, messages, input, passing)
         owner = asyncio.current_task()
         try:
-            return self._take(group, request, trace, owner, allowed, messages, input)
+            return await self._take_awaited(group, request, trace, owner, passing, messages, input)
         except NoCapacity as err:
             if not len(self._ledger):
                 raise no_capacity_error(err) from None
         # A stream read to its end is settled by a task it scheduled as it ended: let it run.
         await asyncio.sleep(0)
         try:
-            return self._take(group, request, trace, owner, allowed, messages, input)
+            return await self._take_awaited(group, request, trace, owner, passing, messages, input)
         except NoCapacity as err:
             raise no_capacity_error(err) from None
 
@@ -264,78 +265,22 @@ class RatetreeRouting:
     ) -> dict[str, Any]:
         request = request_kwargs if isinstance(request_kwargs, dict) else {}
         trace = request.get("litellm_trace_id")
-        allowed = self._listed(group)
+        passing = allowed_sync(self._router, self._view, group, request, messages, input)
         if trace is None:
-            return self._peek(group, request, messages, input, allowed)
+            return self._peek(group, request, messages, input, passing)
         try:
             return self._take(
-                group, request, trace, threading.get_ident(), allowed, messages, input
+                group, request, trace, threading.get_ident(), passing, messages, input
             )
         except NoCapacity as err:
             raise no_capacity_error(err) from None
 
-    def _listed(self, group: str) -> Allowed | None:
-        """On the sync path, where the Router has no filter query: the deployments it lists
-        for ``group`` when they changed since ratetree last matched them (so an addition
-        behind ratetree's back is refused, not skipped), else None (no narrowing)."""
-        router = self._router
-        if router is None:
-            return None
-        registry = router.registry()
-        view = self._view
-        if registry.version == self._version or group not in view.resolve:
-            return None
-        listed = registry.names(view.resolve[group], kind="ids")
-        return Allowed(view, frozenset(map(str, listed)))
-
-    async def _allowed(
-        self, group: str, request: dict[str, Any], messages: object, input: object
-    ) -> Allowed | None:
-        """The deployments the Router's own filters let through for this request (pre-call
-        checks, tags, ``async_filter_deployments`` callbacks, its cooldowns): its
-        ``select(kind="healthy")``, on a copy of the request it may write to. Raises what
-        the Router raises when nothing passes."""
-        router = self._router
-        if router is None:
-            return None
-        view = self._view  # what the Router lists now matches it, unless reconfigured meanwhile
-        probe = dict(request)
-        for name in _METADATA_KEYS:
-            if isinstance(probe.get(name), dict):
-                probe[name] = dict(probe[name])
-        found = await router.select(group, probe, kind="healthy", messages=messages, input=input)
-        listed = [found] if isinstance(found, Mapping) else found
-        return Allowed(view, frozenset(str(d["model_info"]["id"]) for d in listed))
-
     def _target(
         self, view: RouterView, group: str, allowed: Allowed | None
     ) -> tuple[str, frozenset[str]]:
-        """The group to acquire on and the deployments it must not choose. A request naming
-        a deployment by its id goes to that deployment through its own group."""
-        if group in view.resolve:
-            target, only = group, None
-        elif group in view.home:
-            target, only = view.home[group], frozenset({group})
-        elif (matched := view.match(group)) is not None:
-            target, only = matched[0], None  # a wildcard group (openai/*): shares its limits
-        else:
-            raise self._unknown(group)
-        reach = view.reach[view.resolve[target]]
-        exclude: frozenset[str] = frozenset()
         # A list read before a reconfiguration describes the old tree: it narrows nothing.
-        if allowed is not None and allowed.view is view:
-            if not allowed.ids <= reach:
-                unknown = ", ".join(sorted(allowed.ids - reach))
-                raise bad_request(
-                    f"the Router serves deployment(s) {unknown} for {group!r} that ratetree "
-                    "does not know (added to the Router after attach); add them with "
-                    "RatetreeRouting.reconfigure",
-                    group,
-                )
-            exclude = reach - allowed.ids
-        if only is not None:
-            exclude |= reach - only
-        return target, exclude
+        ids = allowed.ids if allowed is not None and allowed.view is view else None
+        return picking.target(view, group, ids, self._unknown)
 
     def _unknown(self, group: str) -> Exception:
         router = self._router
@@ -364,30 +309,13 @@ class RatetreeRouting:
         tokens = self._tokens(request, messages, input)
         with self._lock:
             view = self._view
-            target, exclude = self._target(view, group, allowed)
-            try:
-                explained = self.scheduler.explain(target, tokens)
-            except ValueError as err:
-                raise bad_request(str(err), group) from None
-            for deployment_id in explained.candidates:
-                if deployment_id not in exclude:
-                    entry = view.entry(target, deployment_id, group)
-                    if entry is not None:
-                        return entry
-        raise no_capacity_error(NoCapacity(group, None))
+            name, exclude = self._target(view, group, allowed)
+            return picking.peek(self.scheduler, view, name, exclude, tokens, group)
 
-    def _take(
-        self,
-        group: str,
-        request: dict[str, Any],
-        trace: object,
-        owner: Hashable,
-        allowed: Allowed | None,
-        messages: object,
-        input: object,
-    ) -> dict[str, Any]:
-        """Acquire for one attempt of a request and file its lease. Raises NoCapacity, and
-        LiteLLM's BadRequestError for a name or size no group can take."""
+    def _open(
+        self, request: dict[str, Any], trace: object, owner: Hashable
+    ) -> tuple[float, frozenset[str] | None]:
+        """Settle what a new pick makes over; now, and the deployments this request failed on."""
         metadata = request_metadata(request)
         now = self._clock()
         for lease in self._ledger.expired(now - self._lease_timeout):
@@ -401,16 +329,72 @@ class RatetreeRouting:
             lease.release()
         tried = metadata.get(TRIED)
         failed = frozenset(tried[1]) if isinstance(tried, tuple) and tried[0] == trace else None
+        return now, failed
+
+    def _take(
+        self,
+        group: str,
+        request: dict[str, Any],
+        trace: object,
+        owner: Hashable,
+        allowed: Allowed | None,
+        messages: object,
+        input: object,
+    ) -> dict[str, Any]:
+        """Acquire for one attempt of a request and file its lease. Raises NoCapacity, and
+        LiteLLM's BadRequestError for a name or size no group can take."""
+        now, failed = self._open(request, trace, owner)
         try:
             tokens = self._tokens(request, messages, input)
-            with self._lock:
+            with self._lock:  # the view and the tree read together
                 view = self._view
-                target, exclude = self._target(view, group, allowed)
-                lease = self._acquire(target, tokens, exclude, failed)
-                entry = view.entry(target, lease.deployment_id, group)
+                name, exclude = self._target(view, group, allowed)
+                lease = picking.acquire(self.scheduler, name, tokens, exclude, failed)
+                entry = view.entry(name, lease.deployment_id, group)
         except ValueError as err:  # a token estimate no path of the group could ever hold
             raise bad_request(str(err), group) from None
+        return self._file(lease, entry, request, trace, owner, now, failed)
+
+    async def _take_awaited(
+        self,
+        group: str,
+        request: dict[str, Any],
+        trace: object,
+        owner: Hashable,
+        allowed: Allowed | None,
+        messages: object,
+        input: object,
+    ) -> dict[str, Any]:
+        """:meth:`_take`, awaited; a lease granted across a reconfiguration is given back."""
+        now, failed = self._open(request, trace, owner)
+        try:
+            tokens = self._tokens(request, messages, input)
+            while True:
+                view = self._view
+                name, exclude = self._target(view, group, allowed)
+                lease = await picking.acquire_awaited(self.scheduler, name, tokens, exclude, failed)
+                with self._lock:
+                    entry = view.entry(name, lease.deployment_id, group)
+                    if self._view is view:
+                        break
+                lease.release(tokens=0)
+        except ValueError as err:
+            raise bad_request(str(err), group) from None
+        return self._file(lease, entry, request, trace, owner, now, failed)
+
+    def _file(
+        self,
+        lease: Lease,
+        entry: dict[str, Any] | None,
+        request: dict[str, Any],
+        trace: object,
+        owner: Hashable,
+        now: float,
+        failed: frozenset[str] | None,
+    ) -> dict[str, Any]:
+        """File a pick's lease in the ledger and stamp its ticket on the request."""
         assert entry is not None  # the view and the tree changed together, under the lock
+        metadata = request_metadata(request)
         stream = request.get("stream") is True
         key, new_owner = self._ledger.add(Ticket(lease, trace, now, owner, stream))
         metadata[TICKET] = key
@@ -420,18 +404,6 @@ class RatetreeRouting:
             owner.add_done_callback(self._task_done)
         return entry
 
-    def _acquire(
-        self, group: str, tokens: float, exclude: frozenset[str], failed: frozenset[str] | None
-    ) -> Lease:
-        """Acquire avoiding the deployments that failed this request already, unless only
-        they could take it now."""
-        if failed:
-            try:
-                return self.scheduler.acquire(group, tokens=tokens, exclude=exclude | failed)
-            except NoCapacity:
-                pass
-        return self.scheduler.acquire(group, tokens=tokens, exclude=exclude)
-
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         # The task ended (returned, raised or was cancelled): what it still holds is over.
         for lease in self._ledger.owner_done(task):
@@ -439,7 +411,24 @@ class RatetreeRouting:
 
     # -- the callbacks call these -----------------------------------------------------------
 
+    def path_of(self, response: object) -> str | None:
+        """The path ratetree chose for the attempt that gave ``response`` (any response of
+        the Router: sync or async, a stream's wrapper, embeddings, text completions), as
+        ``"<requested group> > <sub-group> > ... > <deployment id>"``; None when ratetree did
+        not route it. Read from the response when ratetree saw it before the caller, else
+        from its call id, else (a sync embedding LiteLLM answered itself) from its
+        ``model_id`` and the group it was served as, on the tree as it is now."""
+        found = self._paths.of(response)
+        if found is None:
+            route = self._view.route(*served_as(response))
+            found = None if route is None else " > ".join(route)
+        return found
+
+    def attempted(self, kwargs: Mapping[str, Any]) -> None:
+        self._paths.note(kwargs.get("litellm_call_id"), metadata_value(kwargs, PATH))
+
     def started(self, kwargs: Mapping[str, Any]) -> None:
+        self.attempted(kwargs)
         self._ledger.bind(ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs))
 
     def _claim(self, kwargs: Mapping[str, Any]) -> Ticket | None:
@@ -453,11 +442,18 @@ class RatetreeRouting:
         latency = max(0.0, self._clock() - ticket.opened)
         ticket.lease.release(tokens=tokens, latency=latency)
 
-    def succeeded(self, kwargs: Mapping[str, Any], response: object) -> None:
+    def stamp(self, kwargs: Mapping[str, Any], response: object) -> None:
         hidden = getattr(response, "_hidden_params", None)
         path = metadata_value(kwargs, PATH)
-        if isinstance(hidden, dict) and isinstance(path, str):
+        if not isinstance(path, str) or hidden is None:
+            return
+        if isinstance(hidden, dict):
             hidden.setdefault(PATH, path)
+        elif getattr(hidden, PATH, None) is None:  # LiteLLM's HiddenParams (text completions)
+            setattr(hidden, PATH, path)
+
+    def succeeded(self, kwargs: Mapping[str, Any], response: object) -> None:
+        self.stamp(kwargs, response)
         ticket = self._claim(kwargs)
         if ticket is not None:
             self._finished(ticket, total_tokens(response))

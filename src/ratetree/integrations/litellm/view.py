@@ -8,7 +8,7 @@ Plain data (no LiteLLM import): the spec's groups and deployments in, a ``model_
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from ratetree.core.build import wildcard_patterns
 from ratetree.core.specs import TreeSpec
@@ -30,13 +30,6 @@ def plain_copy(value: Any) -> Any:
     return value
 
 
-class Allowed(NamedTuple):
-    """The deployments the Router lets a request reach, read against one view of the tree."""
-
-    view: RouterView
-    ids: frozenset[str]
-
-
 class RouterView:
     """A spec seen as a Router's model_list.
 
@@ -45,7 +38,7 @@ class RouterView:
     deployment carries no LiteLLM model_list entry.
     """
 
-    __slots__ = ("_entries", "aliases", "home", "patterns", "reach", "resolve")
+    __slots__ = ("_entries", "_members", "aliases", "home", "patterns", "reach", "resolve")
 
     def __init__(self, spec: TreeSpec) -> None:
         base: dict[str, dict[str, Any]] = {}
@@ -88,6 +81,9 @@ class RouterView:
         for name in groups:
             reached(name)
         self.reach = reach
+        self._members: dict[str, list[tuple[str | None, str | None]]] = {
+            name: [(m.deployment, m.group) for m in group.members] for name, group in groups.items()
+        }
         # Each group lists its deployments in the spec's order, so the Router's lists are stable.
         order = {deployment.id: i for i, deployment in enumerate(spec.deployments)}
         self._entries: dict[tuple[str, str], dict[str, Any]] = {
@@ -114,6 +110,27 @@ class RouterView:
             if found is not None:
                 return name, found.groups()
         return None
+
+    def route(self, requested: str, deployment_id: str) -> tuple[str, ...] | None:
+        """The groups from ``requested`` (a group, alias, wildcard-matched name or deployment
+        id) down to ``deployment_id``, then the id: the path a lease on it takes, the first in
+        member order when a group reaches the deployment through several. None if none."""
+        if requested in self.home:
+            requested = self.home[requested]
+        elif requested not in self.resolve and (matched := self.match(requested)) is not None:
+            requested = matched[0]
+        group = self.resolve.get(requested)
+        if group is None or deployment_id not in self.reach[group]:
+            return None
+        path = [group]
+        while (deployment_id, None) not in self._members[group]:
+            group = next(
+                sub
+                for _, sub in self._members[group]
+                if sub is not None and deployment_id in self.reach[sub]
+            )
+            path.append(group)
+        return (*path, deployment_id)
 
     @property
     def model_list(self) -> list[dict[str, Any]]:
