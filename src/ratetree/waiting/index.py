@@ -68,8 +68,12 @@ class WaiterIndex(Generic[W]):
 
     def holds(self, root: GroupState) -> bool:
         """Whether some indexed waiter's group overlaps ``root``."""
-        on = self._on
-        return any(d in on for d in self.reach(root))
+        reach = self._reach.get(root)
+        return not self._on.keys().isdisjoint(self.reach(root) if reach is None else reach)
+
+    def waits_on(self, deployment: str) -> bool:
+        """Whether some indexed waiter's group reaches ``deployment``."""
+        return deployment in self._on
 
     def overlapping(self, root: GroupState) -> set[W]:
         """The indexed waiters whose groups overlap ``root``."""

@@ -205,8 +205,9 @@ class WaitQueue:
         gates = lease.gates
         if gates[0].retired:  # granted before a reconfiguration: its gates may be gone
             self.serve(now, horizon)
-        else:
+        elif self._armed <= horizon or self._index.waits_on(gates[-1].name):
             self.serve(now, horizon, (gates[-1].name,))
+        # else no waiter can use what was released, and none is due: nothing changes
 
     def holds(self, root: GroupState, now: float, horizon: float) -> bool:
         """Whether a plain acquire on ``root`` must leave capacity to queued waiters."""
