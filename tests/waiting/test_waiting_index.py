@@ -9,7 +9,7 @@ import asyncio
 import random
 from collections.abc import Iterable
 
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from ratetree import Lease, NoCapacity, TreeSpec
@@ -86,11 +86,12 @@ class Host:
 
 
 Outcome = tuple[float, str, object]
+Wait = tuple[str, int, "float | None", int, bool]  # group, tokens, timeout, priority, fail_fast
 
 
-async def waiter(host: Host, log: dict[int, Outcome], i: int, **wait: object) -> None:
+async def waiter(host: Host, log: dict[int, Outcome], i: int, wait: Wait) -> None:
     try:
-        lease = await wait_async(host.queue, **wait)  # type: ignore[arg-type]
+        lease = await wait_async(host.queue, *wait)
     except NoCapacity as ended:
         log[i] = (host.clock(), "ended", ended.retry_after)
     except (KeyError, ValueError) as refused:  # a reconfiguration took its group away
@@ -110,46 +111,54 @@ def test_indexed_passes_serve_exactly_as_passes_over_the_whole_queue(
     names = [g.name for g in spec.groups]
     loop = asyncio.new_event_loop()
     tasks: list[asyncio.Task[None]] = []
-    for step in range(40):
-        op = data.draw(st.sampled_from(["wait", "wait", "release", "advance", "cancel", "swap"]))
-        if op == "wait":
-            wait = {
-                "group": data.draw(st.sampled_from(names)),
-                "tokens": data.draw(st.sampled_from([0, 1, 7, 100])),
-                "timeout": data.draw(st.sampled_from([None, 0.5, 30.0])),
-                "priority": data.draw(st.integers(0, 2)),
-                "fail_fast": data.draw(st.booleans()),
-            }
-            for host, log in zip(hosts, logs, strict=True):
-                tasks.append(loop.create_task(waiter(host, log, step, **wait)))
-        elif op == "release":
-            held = sorted(set(hosts[0].leases) & set(hosts[1].leases))
-            if held:
-                i = data.draw(st.sampled_from(held))
-                fail = data.draw(st.booleans())
+    try:
+        for step in range(40):
+            op = data.draw(
+                st.sampled_from(["wait", "wait", "release", "advance", "cancel", "swap"])
+            )
+            if op == "wait":
+                wait: Wait = (
+                    data.draw(st.sampled_from(names)),
+                    data.draw(st.sampled_from([0, 1, 7, 100])),
+                    data.draw(st.sampled_from([None, 0.5, 30.0])),
+                    data.draw(st.integers(0, 2)),
+                    data.draw(st.booleans()),
+                )
+                for host, log in zip(hosts, logs, strict=True):
+                    tasks.append(loop.create_task(waiter(host, log, step, wait)))
+            elif op == "release":
+                held = sorted(set(hosts[0].leases) & set(hosts[1].leases))
+                if held:
+                    i = data.draw(st.sampled_from(held))
+                    fail = data.draw(st.booleans())
+                    for host in hosts:
+                        lease = host.leases.pop(i)
+                        if fail:
+                            lease.fail(retry_after=1.0)
+                        else:
+                            lease.release()
+            elif op == "advance":
+                seconds = data.draw(st.sampled_from([1e-3, 0.5, 7.0, 60.0]))
                 for host in hosts:
-                    lease = host.leases.pop(i)
-                    if fail:
-                        lease.fail(retry_after=1.0)
-                    else:
-                        lease.release()
-        elif op == "advance":
-            seconds = data.draw(st.sampled_from([1e-3, 0.5, 7.0, 60.0]))
-            for host in hosts:
-                host.clock.advance(seconds)
-        elif op == "cancel" and tasks:
-            pair = data.draw(st.integers(0, len(tasks) // 2 - 1)) if len(tasks) > 1 else 0
-            for task in tasks[2 * pair : 2 * pair + 2]:
-                task.cancel()
-        elif op == "swap":
-            for host in hosts:
-                host.reconfigure(other)
-            spec, other = other, spec
-            names = [g.name for g in spec.groups]
-        loop.run_until_complete(turn())
-        assert logs[0] == logs[1]
-        assert len(hosts[0].queue) == len(hosts[1].queue)
-    for task in tasks:
-        task.cancel()
-    loop.run_until_complete(turn())
-    loop.close()
+                    host.clock.advance(seconds)
+            elif op == "cancel" and tasks:
+                pair = data.draw(st.integers(0, len(tasks) // 2 - 1)) if len(tasks) > 1 else 0
+                for task in tasks[2 * pair : 2 * pair + 2]:
+                    task.cancel()
+            elif op == "swap":
+                for host in hosts:
+                    host.reconfigure(other)
+                spec, other = other, spec
+                names = [g.name for g in spec.groups]
+            loop.run_until_complete(turn())
+            assert logs[0] == logs[1]
+            assert len(hosts[0].queue) == len(hosts[1].queue)
+            if len(hosts[0].queue) > 1:
+                event("two or more waiters queued")
+        event(f"waits granted: {sum(o[1] == 'granted' for o in logs[0].values()) > 3}")
+        event(f"waits ended: {sum(o[1] == 'ended' for o in logs[0].values()) > 0}")
+    finally:  # a failed example leaves no task behind for the garbage collector
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.close()

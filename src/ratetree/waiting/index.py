@@ -113,3 +113,35 @@ class WaiterIndex(Generic[W]):
             found = {i.id for i in below(group) if isinstance(i, DeploymentState)}
             reach = self._reach[group] = frozenset(found)
         return reach
+
+
+class Blocked:
+    """The groups a pass found blocked, in the order it found them, each with the moment
+    its last waiter might pass; ``ahead`` finds the first that overlaps a group by
+    looking at the fewer of the blocked groups and the group's deployments."""
+
+    __slots__ = ("_first", "_index", "_rank", "ready")
+
+    def __init__(self, index: WaiterIndex[W]) -> None:
+        self._index: WaiterIndex[W] = index
+        self.ready: dict[GroupState, float] = {}  # in the order first blocked
+        self._rank: dict[GroupState, int] = {}
+        self._first: dict[str, GroupState] = {}  # deployment id -> first blocked group on it
+
+    def block(self, root: GroupState, ready: float) -> None:
+        if root not in self._rank:
+            self._rank[root] = len(self._rank)
+            first = self._first
+            for d in self._index.reach(root):
+                first.setdefault(d, root)
+        self.ready[root] = ready
+
+    def ahead(self, root: GroupState) -> GroupState | None:
+        """The first blocked group that overlaps ``root``, None if none does."""
+        reach = self._index.reach(root)
+        if len(self._rank) <= len(reach):
+            overlaps = self._index.overlaps
+            return next((b for b in self._rank if overlaps(root, b)), None)
+        first = self._first
+        found = [first[d] for d in reach if d in first]
+        return min(found, key=self._rank.__getitem__) if found else None

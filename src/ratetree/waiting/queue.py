@@ -12,11 +12,14 @@ not hold each other up.
 
 **When a pass runs.** Only when capacity can have appeared: a lease is released or fails,
 a waiter leaves the queue (served, cancelled, timed out), the scheduler is reconfigured,
-or the timer fires. The timer is one per scheduler (see ``_timers``), armed for the
-earliest of the moments at which a blocked waiter could be admitted if nothing else
-happens (``earliest``, the same exact moment a refusal's ``retry_after`` names: a bucket
-refilled, a cooldown over) and the waiters' deadlines. A waiter blocked only by leases in
-flight has no such moment; the release that frees one runs the pass.
+or the timer fires. A pass looks only at the waiters linked to the change (see
+``index.WaiterIndex.linked``) and those whose moment or deadline has come; every other
+waiter would come out of a pass over the whole queue exactly as it went in. The timer
+is one per scheduler (see ``_timers``), armed for the earliest of the moments at which a
+blocked waiter could be admitted if nothing else happens (``earliest``, the same exact
+moment a refusal's ``retry_after`` names: a bucket refilled, a cooldown over) and the
+waiters' deadlines. A waiter blocked only by leases in flight has no such moment; the
+release that frees one runs the pass.
 
 **Deadlines and cancellation.** A waiter whose deadline passes ends with NoCapacity. A
 waiter that leaves without its lease (cancelled, or its thread interrupted) after the lease
@@ -43,7 +46,7 @@ from ratetree.core.selection import earliest
 from ratetree.core.validate import number, show
 from ratetree.errors import InvalidRequest, NoCapacity
 from ratetree.state.base import Moment
-from ratetree.waiting.index import WaiterIndex
+from ratetree.waiting.index import Blocked, WaiterIndex
 from ratetree.waiting.timers import ClockTimer, ThreadTimer, Timer
 
 if TYPE_CHECKING:  # asyncio is imported where a wait starts: `import ratetree` stays light
@@ -268,16 +271,15 @@ class WaitQueue:
             else:
                 batch = sorted([(w.priority, w.seq, w) for w in linked])
         host = self._host
-        overlaps = self._index.overlaps
-        blocked: dict[GroupState, float] = {}  # group -> moment its first waiter might pass
+        blocked = Blocked(self._index)
         for entry in batch:
             w = entry[2]
             root = w.root
-            if root in blocked:
-                ready = blocked[root]
+            if root in blocked.ready:
+                ready = blocked.ready[root]
                 behind = True
             else:
-                ahead = next((b for b in blocked if overlaps(root, b)), None)
+                ahead = blocked.ahead(root)
                 behind = ahead is not None
                 if ahead is None:
                     lease = host.admit(w.group, root, w.tokens, now, horizon)
@@ -287,14 +289,14 @@ class WaitQueue:
                         continue
                     ready = earliest(root, w.tokens)
                 else:
-                    ready = blocked[ahead]
+                    ready = blocked.ready[ahead]
             if w.expires_at <= horizon or (w.fail_fast and ready > w.expires_at):
                 if behind:  # its own buckets may be ready sooner than the queue ahead
                     ready = max(ready, earliest(root, w.tokens))
                 self._remove(w)
                 self._end(w, NoCapacity(w.group, None if ready == NEVER else max(0.0, ready - now)))
                 continue
-            blocked[root] = ready
+            blocked.block(root, ready)
             wake = ready if not behind and ready < w.expires_at else w.expires_at
             if wake != w.wake:
                 w.wake = wake
