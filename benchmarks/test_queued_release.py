@@ -5,6 +5,9 @@ are spread over 2,000 groups or over 20, each with a deployment of its own.
 
     .venv/bin/python -m pytest benchmarks/test_queued_release.py \\
         --benchmark-columns=median,iqr,rounds
+
+``benchmarks/queued_release.py`` times the same with a plain timer, for commits whose
+queue takes too long to fill for pytest-benchmark's rounds.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ratetree import Deployment, Group, Limits, Member, Scheduler, TreeSpec
+from ratetree import Deployment, Group, Lease, Limits, Member, Scheduler, TreeSpec
 from ratetree.testing import FakeClock
 
 WAITERS = 2000
@@ -40,9 +43,11 @@ def spec(groups: int) -> TreeSpec:
     )
 
 
-@pytest.fixture(params=[(0, 0), (WAITERS, 2000), (WAITERS, 20)], ids=lambda p: f"{p[0]}on{p[1]}")
-def queued(request: Any) -> Iterator[Scheduler]:
-    waiters, groups = request.param
+def queue_waiters(
+    waiters: int, groups: int
+) -> tuple[Scheduler, asyncio.AbstractEventLoop, list[asyncio.Task[Lease]]]:
+    """A scheduler with ``waiters`` waits queued round-robin on ``groups`` groups, and the
+    loop and tasks that wait (cancel them, then run the loop once, to end them)."""
     s = Scheduler(spec(max(groups, 1)), clock=FakeClock(), rng=random.Random(1))
     for i in range(groups):
         s.acquire(f"g{i}")  # the group's one request is taken: its waiters queue
@@ -50,6 +55,12 @@ def queued(request: Any) -> Iterator[Scheduler]:
     tasks = [loop.create_task(s.acquire_async(f"g{i % groups}")) for i in range(waiters)]
     loop.run_until_complete(asyncio.sleep(0))
     assert s.waiting == waiters
+    return s, loop, tasks
+
+
+@pytest.fixture(params=[(0, 0), (WAITERS, 2000), (WAITERS, 20)], ids=lambda p: f"{p[0]}on{p[1]}")
+def queued(request: Any) -> Iterator[Scheduler]:
+    s, loop, tasks = queue_waiters(*request.param)
     yield s
     for task in tasks:
         task.cancel()
