@@ -12,6 +12,10 @@ answers, without looking at the other waiters:
   line or estimate depends on theirs. A pass over just these gives every waiter the
   outcome a pass over the whole queue would: the others share no gate with them, and
   nothing of theirs has changed.
+
+``Blocked`` is what one pass keeps: the groups it found blocked, and for a waiter the first
+of them it is queued behind, found through whichever is smaller, the blocked groups or the
+waiter's deployments.
 """
 
 from __future__ import annotations
@@ -115,7 +119,7 @@ class WaiterIndex(Generic[W]):
         return reach
 
 
-class Blocked:
+class Blocked(Generic[W]):
     """The groups a pass found blocked, in the order it found them, each with the moment
     its last waiter might pass; ``ahead`` finds the first that overlaps a group by
     looking at the fewer of the blocked groups and the group's deployments."""

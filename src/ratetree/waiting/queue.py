@@ -271,7 +271,7 @@ class WaitQueue:
             else:
                 batch = sorted([(w.priority, w.seq, w) for w in linked])
         host = self._host
-        blocked = Blocked(self._index)
+        blocked: Blocked[Waiter] = Blocked(self._index)
         for entry in batch:
             w = entry[2]
             root = w.root
