@@ -11,6 +11,7 @@ from ratetree.core.explain import BucketSnapshot as BucketSnapshot
 from ratetree.core.explain import Explanation as Explanation
 from ratetree.core.explain import GateSnapshot as GateSnapshot
 from ratetree.core.explain import Snapshot as Snapshot
+from ratetree.core.explain import WaiterSnapshot as WaiterSnapshot
 from ratetree.core.leases import Lease as Lease
 from ratetree.core.specs import Deployment as Deployment
 from ratetree.core.specs import Group as Group
@@ -53,6 +54,7 @@ __all__ = [
     "StateUnavailable",
     "TreeSpec",
     "UnknownGroup",
+    "WaiterSnapshot",
     "load_litellm",
 ]
 

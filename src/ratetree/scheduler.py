@@ -80,7 +80,7 @@ class _Settlement:
             )
             waiting = self.waiting
             if waiting.entries:  # a release can admit a waiter
-                waiting.serve(now, horizon)
+                waiting.released(lease, now, horizon)
         finally:
             lock.release()
         if trip is not None:  # deliver to the shared state with the lock free
@@ -362,8 +362,10 @@ class Scheduler:
 
     @property
     def waiting(self) -> int:
-        """How many requests are queued in acquire_async or acquire_wait."""
-        return len(self._waiting)
+        """How many requests are queued in acquire_async or acquire_wait (read under the
+        lock, so never mid-pass)."""
+        with self._local.lock:
+            return len(self._waiting)
 
     def reconfigure(self, spec: TreeSpec) -> None:
         """Switch to ``spec`` atomically, keeping the state of every deployment, group and
@@ -401,16 +403,20 @@ class Scheduler:
         )
 
     def explain(self, group: str, tokens: float = 0) -> Explanation:
-        """What :meth:`acquire` would do now, and why each node would be passed over.
-        Consumes nothing. Raises UnknownGroup for an unknown name and ValueError for a
-        token count that is not a finite number >= 0; a count no path can ever hold is
-        shown as such rather than raised."""
+        """What :meth:`acquire` would do now, and why each node would be passed over,
+        naming the queued waiter that holds the capacity if one does. Consumes nothing
+        (waiters whose moment has come are served first, as acquire would). Raises
+        UnknownGroup for an unknown name and ValueError for a token count that is not a
+        finite number >= 0; a count no path can ever hold is shown as such rather than
+        raised."""
         tokens = number(tokens, "tokens")
         name = group_name(group)
         local = self._local
         with local.locked() as moment:
             root: GroupState = local.lookup(name)
-            return explain_group(root, name, tokens, moment.now, moment.horizon)
+            now, horizon = moment.now, moment.horizon
+            queued = self._waiting.ahead(root, now, horizon)  # first: it may serve waiters
+            return explain_group(root, name, tokens, now, horizon, queued)
 
     def snapshot(self) -> Snapshot:
         """A frozen picture of every node's and reference's remaining capacity, leases in

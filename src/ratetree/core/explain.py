@@ -1,5 +1,6 @@
 """Frozen pictures of the runtime state: ``explain`` (why a request would go where it
-would) and ``snapshot`` (how full everything is). Neither consumes anything."""
+would, queued waiters included) and ``snapshot`` (how full everything is). Neither
+consumes anything."""
 
 from __future__ import annotations
 
@@ -83,6 +84,23 @@ def take_snapshot(tree: Tree, now: float) -> Snapshot:
     )
 
 
+@attrs.frozen
+class WaiterSnapshot:
+    """A request queued in ``acquire_async`` or ``acquire_wait`` at one moment: the group
+    it asked for, its ``priority`` and ``tokens``, and the seconds it has ``waited``."""
+
+    group: str
+    priority: float
+    tokens: float
+    waited: float
+
+    def __str__(self) -> str:
+        return (
+            f"group {self.group!r}, priority {self.priority:g}, {self.tokens:g} tokens, "
+            f"waiting for {self.waited:.6g} s"
+        )
+
+
 # Hashes are cached: a group shared by many parents appears as one shared object under
 # each of them, and an uncached hash would walk it once per path.
 @attrs.frozen(cache_hash=True)
@@ -92,6 +110,11 @@ class Explanation:
     leading to it) back; ``role`` is where selection stands with it:
     ``"candidate"`` (in the tier selection would use), ``"blocked"``, or
     ``"not reached"`` (a later tier while an earlier one admits).
+
+    On the requested group, ``waiter`` is the first queued waiter (in the order of
+    service) on a group sharing a deployment with it, and ``waiters_ahead`` how many such
+    waiters are queued: while there are any, ``acquire`` leaves them the capacity, so the
+    request does not admit and its members are not reached.
 
     A group reached along several paths has one ``children`` tuple shared by every place
     it appears, so an explanation is as large as the tree's nodes and references, not its
@@ -108,6 +131,8 @@ class Explanation:
     strategy: str | None = None
     label: str | None = None
     children: tuple[Explanation, ...] = ()
+    waiter: WaiterSnapshot | None = None
+    waiters_ahead: int = 0
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -184,8 +209,15 @@ def _bucket_reason(
 
 
 def explain_group(
-    root: GroupState, name: str, tokens: float, now: float, horizon: float
+    root: GroupState,
+    name: str,
+    tokens: float,
+    now: float,
+    horizon: float,
+    queued: tuple[WaiterSnapshot, int] | None = None,
 ) -> Explanation:
+    """``queued``: the first waiter holding capacity the request needs, and how many do
+    (``WaitQueue.ahead``)."""
     memo: dict[int, bool] = {}
 
     def admits(node: GroupState | DeploymentState) -> bool:
@@ -223,6 +255,10 @@ def explain_group(
     def visit(node: GroupState | DeploymentState, edge: Reference | None, role: str) -> Explanation:
         reasons = [] if edge is None else _reasons(edge, tokens, now, horizon, "reference: ")
         reasons += _reasons(node, tokens, now, horizon, "")
+        if queued is not None and edge is None:  # the requested group
+            waiter, count = queued
+            more = f"; {count - 1} more queued" if count > 1 else ""
+            reasons.append(f"held for a queued waiter ({waiter}{more})")
         ok = not reasons and admits(node)
         if edge is not None and role == "candidate" and not ok:
             role = "blocked"
@@ -251,4 +287,6 @@ def explain_group(
         )
 
     result = visit(root, None, "requested")
+    if queued is not None:
+        result = attrs.evolve(result, waiter=queued[0], waiters_ahead=queued[1])
     return attrs.evolve(result, name=name) if name != root.name else result
