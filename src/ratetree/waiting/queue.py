@@ -404,6 +404,12 @@ async def wait_async(
     waiter = queue.join(group, amount, wait_for, rank, fail_fast, _resolver(loop, future))
     try:
         await future
+    except GeneratorExit:
+        # The task was collected unfinished (its event loop closed). Collection can run
+        # in any thread at any allocation, even one holding the scheduler's lock, which
+        # ``leave`` takes: leave from a thread of its own, which waits for the lock.
+        threading.Thread(target=queue.leave, args=(waiter,), name="ratetree-leave").start()
+        raise
     except BaseException:  # cancelled: take nothing
         queue.leave(waiter)
         raise
