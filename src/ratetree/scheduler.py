@@ -21,69 +21,21 @@ from ratetree.core.explain import Explanation, Snapshot, explain_group, take_sna
 from ratetree.core.gates import GroupState
 from ratetree.core.leases import Lease
 from ratetree.core.specs import TreeSpec
-from ratetree.core.validate import count, number
+from ratetree.core.validate import FAST_TOKENS, count, number
 from ratetree.errors import ConfigError, NoCapacity
 from ratetree.state.base import StateBackend, Trip
-from ratetree.state.memory import LocalState, MemoryState, group_name, take_contended, too_large
+from ratetree.state.memory import (
+    LocalState,
+    MemoryState,
+    group_name,
+    nothing,
+    take_contended,
+    too_large,
+)
 from ratetree.waiting.queue import WaitQueue, wait_async, wait_blocking
-
-# Whole token counts below this skip the full check; it is far beyond any real request.
-FAST_TOKENS = 2**53
 
 # Both release the GIL and let another thread run; Windows has no sched_yield.
 _yield_thread: Callable[[], None] = getattr(os, "sched_yield", None) or partial(time.sleep, 0)
-
-
-def _nothing() -> None:
-    pass
-
-
-class _Settlement:
-    """Settles the leases of one scheduler: the :class:`Settler` its leases call."""
-
-    __slots__ = ("backend", "local", "waiting")
-
-    def __init__(self, backend: StateBackend) -> None:
-        self.backend = backend
-        self.local: LocalState = None  # type: ignore[assignment]  # set by the scheduler
-        self.waiting: WaitQueue = None  # type: ignore[assignment]
-
-    def finish(
-        self,
-        lease: Lease,
-        tokens: float | None,
-        retry_after: float | None,
-        failed: bool,
-        latency: float | None = None,
-    ) -> None:
-        """Settle ``lease`` once. Raises ValueError for a bad ``tokens`` or
-        ``retry_after``, and what the clock raises, changing nothing."""
-        if tokens is not None and (tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS):
-            tokens = number(tokens, "tokens")
-        if retry_after is not None:
-            number(retry_after, "retry_after")
-        local = self.local
-        lock = local.lock
-        if not lock.acquire(False):
-            take_contended(lock, local.pause)
-        try:
-            settled = local.finish(lease, tokens, retry_after, failed, latency)
-            if settled is None:  # settled before
-                return
-            now, horizon = settled
-            backend = self.backend
-            trip = (
-                backend.settle(lease, tokens, retry_after, failed, now) if backend.shared else None
-            )
-            waiting = self.waiting
-            if waiting.entries:  # a release can admit a waiter
-                waiting.serve(now, horizon)
-        finally:
-            lock.release()
-        if trip is not None:  # deliver to the shared state with the lock free
-            trip.run()
-            with local.locked() as moment:
-                local.fold(trip, moment, _nothing)
 
 
 class Scheduler:
@@ -113,12 +65,9 @@ class Scheduler:
         tree = Tree(spec)
         self._backend: StateBackend = state if state is not None else MemoryState()
         self._shared = self._backend.shared
-        settlement = _Settlement(self._backend)
         rng = rng if rng is not None else random.Random()
-        self._local = LocalState(tree, clock, rng, settlement, fails, cooldown, _yield_thread)
-        self._waiting = WaitQueue(self._local)
-        settlement.local = self._local
-        settlement.waiting = self._waiting
+        self._local = LocalState(tree, clock, rng, self._backend, fails, cooldown, _yield_thread)
+        self._waiting = self._local.waiting = WaitQueue(self._local)
         with self._local.lock:
             self._backend.bind(tree, self._local)
 
@@ -247,7 +196,7 @@ class Scheduler:
             trip.run()  # the round trip, with the lock free
             with local.locked() as moment:
                 if lease is None:  # the shared state was read: select again, or refuse
-                    if not local.fold(trip, moment, _nothing):
+                    if not local.fold(trip, moment, nothing):
                         raise local.refusal(group, root, tokens, moment.now)
                     continue
                 undo = partial(local.take_back, lease, moment.now, moment.horizon)
