@@ -26,6 +26,7 @@ from ratetree.errors import SpecTypeError as SpecTypeError
 from ratetree.errors import StateUnavailable as StateUnavailable
 from ratetree.errors import UnknownGroup as UnknownGroup
 from ratetree.scheduler import Scheduler as Scheduler
+from ratetree.scheduler import __file__ as _scheduler_file
 from ratetree.state.redis import RedisState as RedisState
 from ratetree.state.redis import RedisStats as RedisStats
 
@@ -51,7 +52,12 @@ __all__ = [
     "StateUnavailable",
     "TreeSpec",
     "UnknownGroup",
+    "compiled",
     "load_litellm",
 ]
 
 __version__ = "0.1.0"
+
+#: True when the hot path runs compiled by mypyc (a wheel built where a C compiler was
+#: available), False for the pure-Python build (editable installs, RATETREE_COMPILE=0).
+compiled: bool = not str(_scheduler_file).endswith(".py")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import partial
 
 from ratetree.clocks import Clock as Clock  # re-exported for older imports
@@ -54,8 +54,8 @@ class Scheduler:
         self,
         spec: TreeSpec,
         *,
-        allowed_fails: int = 3,
-        cooldown_time: float = 5.0,
+        allowed_fails: object = 3,
+        cooldown_time: object = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
         state: StateBackend | None = None,
@@ -81,8 +81,8 @@ class Scheduler:
         group_limits: object = None,
         group_strategies: object = None,
         routing_strategy_args: object = None,
-        allowed_fails: int = 3,
-        cooldown_time: float = 5.0,
+        allowed_fails: object = 3,
+        cooldown_time: object = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
         state: StateBackend | None = None,
@@ -113,7 +113,7 @@ class Scheduler:
         return self._local.allowed_fails
 
     @allowed_fails.setter
-    def allowed_fails(self, value: int) -> None:
+    def allowed_fails(self, value: object) -> None:
         self._local.allowed_fails = count(value, "allowed_fails", error=ConfigError)
 
     @property
@@ -122,7 +122,7 @@ class Scheduler:
         return self._local.cooldown_time
 
     @cooldown_time.setter
-    def cooldown_time(self, value: float) -> None:
+    def cooldown_time(self, value: object) -> None:
         self._local.cooldown_time = number(value, "cooldown_time", error=ConfigError)
 
     @property
@@ -143,8 +143,11 @@ class Scheduler:
         """Names of the groups (aliases not included)."""
         return tuple(g.name for g in self._local.tree.spec.groups)
 
+    # Arguments from callers are typed ``object`` (a group name, numbers) or an abstract
+    # collection and checked in the body, so that the compiled build, which enforces
+    # annotations, raises the same errors as the pure one (tests/core/test_bad_input.py).
     def acquire(
-        self, group: str, *, tokens: float = 0, exclude: frozenset[str] = frozenset()
+        self, group: object, *, tokens: object = 0, exclude: Collection[str] = frozenset()
     ) -> Lease:
         """Reserve one request and ``tokens`` tokens on a deployment reachable from
         ``group`` and on every limited node and reference on the way, never on a deployment
@@ -155,10 +158,12 @@ class Scheduler:
         UnknownGroup for a name that is no group, and ValueError for a negative token count
         or one larger than every path could ever hold.
         """
-        if tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS:
-            tokens = number(tokens, "tokens")  # the full check, off the hot path
-        if group.__class__ is not str:
-            group = group_name(group)
+        amount: float
+        if type(tokens) is int and 0 <= tokens < FAST_TOKENS:
+            amount = tokens
+        else:
+            amount = number(tokens, "tokens")  # the full check, off the hot path
+        name = group if type(group) is str else group_name(group)
         local = self._local
         lock = local.lock
         trip: Trip | None
@@ -172,14 +177,14 @@ class Scheduler:
             try:
                 now, horizon = local.begin()
                 # Looked up under the lock that admits: a reconfiguration cannot slip in.
-                root = local.tree.groups.get(group) or local.lookup(group)
-                if tokens > root.max_tokens:
-                    raise too_large(group, tokens, root)
+                root = local.tree.groups.get(name) or local.lookup(name)
+                if amount > root.max_tokens:
+                    raise too_large(name, tokens, root)
                 waiting = self._waiting
                 # Capacity that queued waiters need is theirs: no jumping the queue.
                 if waiting.entries and waiting.holds(root, now, horizon):
-                    raise NoCapacity(group, None)
-                lease = local.admit(group, root, tokens, now, horizon, exclude)
+                    raise NoCapacity(name, None)
+                lease = local.admit(name, root, amount, now, horizon, exclude)
                 if lease is not None:
                     if not self._shared:  # the view is the whole state: the commit is final
                         return lease
@@ -189,7 +194,7 @@ class Scheduler:
                 else:
                     trip = None if synced else self._backend.refresh(root, now)
                     if trip is None:
-                        raise local.refusal(group, root, tokens, now)
+                        raise local.refusal(name, root, amount, now)
                     synced = True  # one read per request
             finally:
                 lock.release()
@@ -197,16 +202,16 @@ class Scheduler:
             with local.locked() as moment:
                 if lease is None:  # the shared state was read: select again, or refuse
                     if not local.fold(trip, moment, nothing):
-                        raise local.refusal(group, root, tokens, moment.now)
-                    continue
-                undo = partial(local.take_back, lease, moment.now, moment.horizon)
-                if local.fold(trip, moment, undo):
-                    return lease
-                refused += 1
-                if refused > self._backend.retries:
-                    raise local.refusal(group, root, tokens, moment.now)
+                        raise local.refusal(name, root, amount, moment.now)
+                else:  # (no `continue` here: mypyc does not compile one inside `with`)
+                    undo = partial(local.take_back, lease, moment.now, moment.horizon)
+                    if local.fold(trip, moment, undo):
+                        return lease
+                    refused += 1
+                    if refused > self._backend.retries:
+                        raise local.refusal(name, root, amount, moment.now)
 
-    def try_acquire(self, group: str, *, tokens: float = 0) -> Lease | None:
+    def try_acquire(self, group: object, *, tokens: object = 0) -> Lease | None:
         """Like :meth:`acquire`, but returns None instead of raising NoCapacity."""
         try:
             return self.acquire(group, tokens=tokens)
@@ -215,11 +220,11 @@ class Scheduler:
 
     async def acquire_async(
         self,
-        group: str,
+        group: object,
         *,
-        tokens: float = 0,
-        timeout: float | None = None,
-        priority: float = 0,
+        tokens: object = 0,
+        timeout: object = None,
+        priority: object = 0,
         fail_fast: bool = False,
     ) -> Lease:
         """Like :meth:`acquire`, but waits in the scheduler's queue until the request can
@@ -239,11 +244,11 @@ class Scheduler:
 
     def acquire_wait(
         self,
-        group: str,
+        group: object,
         *,
-        tokens: float = 0,
-        timeout: float | None = None,
-        priority: float = 0,
+        tokens: object = 0,
+        timeout: object = None,
+        priority: object = 0,
         fail_fast: bool = False,
     ) -> Lease:
         """:meth:`acquire_async` for threads: blocks the calling thread. Raises as it."""
@@ -302,17 +307,17 @@ class Scheduler:
             )
         )
 
-    def explain(self, group: str, tokens: float = 0) -> Explanation:
+    def explain(self, group: object, tokens: object = 0) -> Explanation:
         """What :meth:`acquire` would do now, and why each node would be passed over.
         Consumes nothing. Raises UnknownGroup for an unknown name and ValueError for a
         token count that is not a finite number >= 0; a count no path can ever hold is
         shown as such rather than raised."""
-        tokens = number(tokens, "tokens")
+        amount = number(tokens, "tokens")
         name = group_name(group)
         local = self._local
         with local.locked() as moment:
             root: GroupState = local.lookup(name)
-            return explain_group(root, name, tokens, moment.now, moment.horizon)
+            return explain_group(root, name, amount, moment.now, moment.horizon)
 
     def snapshot(self) -> Snapshot:
         """A frozen picture of every node's and reference's remaining capacity, leases in

@@ -15,8 +15,8 @@ class Settler(Protocol):
     def finish(
         self,
         lease: Lease,
-        tokens: float | None,
-        retry_after: float | None,
+        tokens: object,
+        retry_after: object,
         failed: bool,
         latency: float | None = None,
     ) -> None:
@@ -65,7 +65,9 @@ class Lease:
     def released(self) -> bool:
         return not self.open
 
-    def release(self, tokens: float | None = None, *, latency: float | None = None) -> None:
+    # Numbers from callers are typed ``object`` and checked here, so a compiled build
+    # (which enforces annotations) raises the same errors as the pure one.
+    def release(self, tokens: object = None, *, latency: object = None) -> None:
         """Free the in-flight slot; with ``tokens`` (the actual count) settle the token
         reservation along the path: refund what was not used, or charge the extra, which
         may leave a bucket in debt. ``latency`` (seconds the call took) feeds the
@@ -76,7 +78,7 @@ class Lease:
         else:
             self._settler.finish(self, tokens, None, False, number(latency, "latency"))
 
-    def fail(self, retry_after: float | None = None, *, tokens: float = 0) -> None:
+    def fail(self, retry_after: object = None, *, tokens: object = 0) -> None:
         """Release and record a failure of the deployment.
 
         With ``retry_after`` (e.g. a provider 429's Retry-After, in seconds) the deployment

@@ -10,6 +10,7 @@ the next member of the same tier, or the next tier, gets its turn.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference, Tier, Wakeups
@@ -21,7 +22,7 @@ def select(
     now: float,
     horizon: float,
     rng: random.Random,
-    exclude: frozenset[str] = frozenset(),
+    exclude: Collection[str] = frozenset(),
 ) -> list[Gate] | None:
     """The gates a request would pass, ``[root, (edge,) node, ..., deployment]``, or None.
 
@@ -76,7 +77,7 @@ def _search(
     now: float,
     horizon: float,
     rng: random.Random,
-    exclude: frozenset[str] = frozenset(),
+    exclude: Collection[str] = frozenset(),
 ) -> list[Gate] | None:
     path: list[Gate] = [root]
     return path if _descend(root, tokens, now, horizon, rng, path, exclude, set()) else None
@@ -89,7 +90,7 @@ def _descend(
     horizon: float,
     rng: random.Random,
     path: list[Gate],
-    exclude: frozenset[str],
+    exclude: Collection[str],
     failed: set[int],
 ) -> bool:
     """Whether some path below ``group`` admits the request; appends it to ``path``.
@@ -126,7 +127,7 @@ def _enter(
     horizon: float,
     rng: random.Random,
     path: list[Gate],
-    exclude: frozenset[str],
+    exclude: Collection[str],
     failed: set[int],
 ) -> bool:
     if tokens and edge.tok and not edge.fits(tokens, horizon):

@@ -23,8 +23,8 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-from collections.abc import Callable, Iterator, Sized
-from typing import Protocol
+from collections.abc import Callable, Collection, Iterator, Sized
+from typing import Any, Protocol
 
 import cachetools
 
@@ -51,7 +51,8 @@ def group_name(group: object) -> str:
     raise UnknownGroup(group)  # type: ignore[arg-type]
 
 
-def too_large(group: str, tokens: float, root: GroupState) -> InvalidRequest:
+def too_large(group: str, tokens: object, root: GroupState) -> InvalidRequest:
+    """The error for a request larger than every path of ``root``; ``tokens`` as given."""
     return InvalidRequest(
         f"tokens={tokens!r} exceeds every path of group {group!r}: "
         f"the largest request it can ever admit is {root.max_tokens:g} tokens"
@@ -156,7 +157,7 @@ class LocalState:
         """Read the clock (first, so a raising clock changes nothing) and drain the
         wake-ups due by the horizon. Returns (now, horizon)."""
         reading = self.reading
-        raw = self.clock()
+        raw: Any = self.clock()  # Any: a broken clock fails the same way compiled or not
         if reading.last <= raw < NEVER:  # SteadyReading.read, inlined: the hot path
             reading.last = now = raw
             reading.lag = 0.0
@@ -204,7 +205,7 @@ class LocalState:
         tokens: float,
         now: float,
         horizon: float,
-        exclude: frozenset[str] = frozenset(),
+        exclude: Collection[str] = frozenset(),
     ) -> Lease | None:
         """Select a path from ``root`` that avoids the deployments in ``exclude``, commit it
         and hand out its Lease; None when no path admits the request now."""
@@ -238,8 +239,8 @@ class LocalState:
     def finish(
         self,
         lease: Lease,
-        tokens: float | None,
-        retry_after: float | None,
+        tokens: object,
+        retry_after: object,
         failed: bool,
         latency: float | None = None,
     ) -> None:
@@ -249,10 +250,14 @@ class LocalState:
         the clock first (a clock that raises changes nothing) and marks the lease released
         last. Does nothing for a lease already settled. Raises InvalidRequest (ValueError)
         for a bad ``tokens`` or ``retry_after``."""
-        if tokens is not None and (tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS):
-            tokens = number(tokens, "tokens")
-        if retry_after is not None:
-            number(retry_after, "retry_after")
+        actual: float | None
+        if tokens is None:
+            actual = None
+        elif type(tokens) is int and 0 <= tokens < FAST_TOKENS:
+            actual = tokens
+        else:
+            actual = number(tokens, "tokens")
+        wait = None if retry_after is None else number(retry_after, "retry_after")
         lock = self.lock
         if not lock.acquire(False):
             take_contended(lock, self.pause)
@@ -266,8 +271,8 @@ class LocalState:
             # A deployment that a reconfiguration removed records no failure.
             failing = failed and gates and isinstance(gates[-1], DeploymentState)
             if failing:
-                self._record_failure(gates[-1], now, retry_after)  # type: ignore[arg-type]
-            settle(gates, lease.tokens, tokens, now, horizon, self.wake)
+                self._record_failure(gates[-1], now, wait)  # type: ignore[arg-type]
+            settle(gates, lease.tokens, actual, now, horizon, self.wake)
             if latency is not None:
                 observe_latency(gates, latency)
             if failing:
@@ -277,7 +282,7 @@ class LocalState:
             backend = self.backend
             trip = None
             if backend.shared:
-                trip = backend.settle(lease, tokens, retry_after, failed, now)
+                trip = backend.settle(lease, actual, wait, failed, now)
             waiting = self.waiting
             if waiting.entries:  # a release can admit a waiter
                 waiting.serve(now, horizon)

@@ -18,6 +18,7 @@ import heapq
 import importlib
 import random
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from ratetree.core.gates import GroupState, Reference
 from ratetree.core.strategies import REGISTRY
@@ -32,7 +33,7 @@ class Tier:
     #: whether ``charge`` does anything, so the selector can skip calling it
     charges = False
     #: the ``strategy_args`` keys this strategy reads; any other key is a ConfigError
-    ARGS: frozenset[str] = frozenset()
+    ARGS: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         self.order = order
