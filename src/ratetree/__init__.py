@@ -6,6 +6,7 @@ reachable along several paths has one state. A :class:`Scheduler` walks the tree
 real token count or reports a failure.
 """
 
+from ratetree.buildinfo import COMPILED
 from ratetree.config.litellm import load_litellm as load_litellm
 from ratetree.core.explain import BucketSnapshot as BucketSnapshot
 from ratetree.core.explain import Explanation as Explanation
@@ -26,7 +27,6 @@ from ratetree.errors import SpecTypeError as SpecTypeError
 from ratetree.errors import StateUnavailable as StateUnavailable
 from ratetree.errors import UnknownGroup as UnknownGroup
 from ratetree.scheduler import Scheduler as Scheduler
-from ratetree.scheduler import __file__ as _scheduler_file
 from ratetree.state.redis import RedisState as RedisState
 from ratetree.state.redis import RedisStats as RedisStats
 
@@ -60,4 +60,4 @@ __version__ = "0.1.0"
 
 #: True when the hot path runs compiled by mypyc (a wheel built where a C compiler was
 #: available), False for the pure-Python build (editable installs, RATETREE_COMPILE=0).
-compiled: bool = not str(_scheduler_file).endswith(".py")
+compiled: bool = COMPILED

@@ -160,7 +160,7 @@ class Scheduler:
         """
         amount: float
         if type(tokens) is int and 0 <= tokens < FAST_TOKENS:
-            amount = tokens
+            amount = float(tokens)
         else:
             amount = number(tokens, "tokens")  # the full check, off the hot path
         name = group if type(group) is str else group_name(group)
