@@ -134,7 +134,9 @@ class LocalState:
         pause: Callable[[], None],
     ) -> None:
         self.tree = tree
-        self.clock = clock
+        # Typed to return Any, not float: compiled code would check a float return and
+        # fail differently from the pure build on a clock returning something else.
+        self.clock: Callable[[], Any] = clock
         self.reading = SteadyReading(clock)
         self.rng = rng
         self.backend = backend
@@ -157,7 +159,7 @@ class LocalState:
         """Read the clock (first, so a raising clock changes nothing) and drain the
         wake-ups due by the horizon. Returns (now, horizon)."""
         reading = self.reading
-        raw: Any = self.clock()  # Any: a broken clock fails the same way compiled or not
+        raw = self.clock()
         if reading.last <= raw < NEVER:  # SteadyReading.read, inlined: the hot path
             reading.last = now = raw
             reading.lag = 0.0
