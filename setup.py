@@ -29,6 +29,7 @@ from setuptools.command.build_ext import build_ext
 HOT_PATH = [
     "src/ratetree/core/buckets.py",
     "src/ratetree/core/gates.py",
+    "src/ratetree/core/build.py",
     "src/ratetree/core/selection.py",
     "src/ratetree/core/leases.py",
     "src/ratetree/core/strategies/base.py",

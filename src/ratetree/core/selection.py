@@ -13,7 +13,8 @@ import random
 from collections.abc import Collection
 
 from ratetree.core.buckets import NEVER
-from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference, Tier, Wakeups
+from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference, Wakeups
+from ratetree.core.strategies.base import Tier as BaseTier
 
 
 def select(
@@ -38,13 +39,15 @@ def select(
         return _search(root, tokens, now, horizon, rng, exclude)
     path: list[Gate] = [root]
     node: GroupState = root
-    charged: list[tuple[Tier, Reference]] | None = None  # made by the first tier that charges
+    charged: list[tuple[BaseTier, Reference]] | None = None  # made by the first that charges
     while True:
         if tokens and node.tok and not node.fits(tokens, horizon):
             return None if node is root else _search(root, tokens, now, horizon, rng)
-        tier = node.tiers[0]
+        # Typed as the base class every strategy derives from, not the Tier protocol: the
+        # compiled build then calls the strategy's methods directly (here and below).
+        tier: BaseTier = node.tiers[0]  # type: ignore[assignment]
         if not tier.open:  # the first tier is usually open: skip the loop then
-            for tier in node.tiers:
+            for tier in node.tiers:  # type: ignore[assignment]
                 if tier.open:
                     break
         edge = tier.pick(rng, now)
@@ -178,7 +181,8 @@ def commit(path: list[Gate], tokens: float, now: float, horizon: float, wake: Wa
                     edge.tier.update(edge)
         if item.busy_watchers:  # usually empty: test before making an iterator
             for edge in item.busy_watchers:
-                edge.tier.update(edge)
+                watching: BaseTier = edge.tier  # type: ignore[assignment]
+                watching.update(edge)
 
 
 def settle(
@@ -212,7 +216,8 @@ def settle(
                     edge.tier.update(edge)
         if item.busy_watchers:  # usually empty: test before making an iterator
             for edge in item.busy_watchers:
-                edge.tier.update(edge)
+                watching: BaseTier = edge.tier  # type: ignore[assignment]
+                watching.update(edge)
 
 
 def take_back(path: list[Gate], tokens: float, now: float, horizon: float, wake: Wakeups) -> None:
