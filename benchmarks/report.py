@@ -63,7 +63,7 @@ def load(raw: dict[str, Any]) -> tuple[dict[Key, Stat], float | None, dict[str, 
             floor = median
         elif info.get("case") == "threads":
             threads = info
-        elif "case" in info:
+        elif "case" in info and info["case"] != "peer":  # peers: see report_builds
             stats[(info["case"], info["size"], info["strategy"], info["fullness"])] = (median, iqr)
     return stats, floor, threads
 

@@ -44,11 +44,13 @@ import platform
 import subprocess
 import sys
 import tempfile
+import zipfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from report import SIZES, plot, render
+from report_builds import render_builds
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -90,11 +92,16 @@ def pytest_cmd(target: str, settings: dict[str, float], json_path: Path) -> list
     ]
 
 
-def run_pytest(cmd: list[str], quick: bool, timeout: float | None = None) -> int:
+def run_pytest(
+    cmd: list[str], quick: bool, timeout: float | None = None, path: Path | None = None
+) -> int:
     """Run one pytest process; its output goes to stderr so stdout carries only the
-    markdown report. Returns its exit code (-1 on timeout)."""
+    markdown report. ``path``: a directory to import ratetree from first (PYTHONPATH).
+    Returns its exit code (-1 on timeout)."""
     print("$", " ".join(cmd), file=sys.stderr, flush=True)
     env = {**os.environ, "RATETREE_BENCH_QUICK": "1" if quick else ""}
+    if path is not None:
+        env["PYTHONPATH"] = str(path)
     try:
         done = subprocess.run(
             cmd, cwd=REPO, stdout=sys.stderr, env=env, check=False, timeout=timeout
@@ -134,6 +141,45 @@ def run_litellm(settings: dict[str, float], quick: bool, scratch: Path) -> tuple
     if missing:
         notes.append("LiteLLM not measured: " + "; ".join(missing) + ".")
     return benchmarks, " ".join(notes)
+
+
+def compiled_copy(scratch: Path) -> tuple[Path | None, str]:
+    """This checkout built as a compiled wheel (setup.py, mypyc) and unpacked, to import
+    instead of the pure one; (None, why) when the build came out pure."""
+    wheels = scratch / "wheels"
+    cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)]
+    print("$", " ".join(cmd), file=sys.stderr, flush=True)
+    env = {**os.environ, "RATETREE_COMPILE": "1"}
+    done = subprocess.run(cmd, stdout=sys.stderr, env=env, check=False)
+    found = sorted(wheels.glob("ratetree-*.whl"))
+    if done.returncode != 0 or not found:
+        return None, f"Compiled build not measured: pip wheel failed (exit code {done.returncode})."
+    if found[0].name.endswith("-py3-none-any.whl"):
+        return None, "Compiled build not measured: the wheel came out pure (no C compiler?)."
+    target = scratch / "compiled"
+    with zipfile.ZipFile(found[0]) as wheel:
+        wheel.extractall(target)
+    return target, ""
+
+
+def run_compiled(
+    settings: dict[str, float], quick: bool, scratch: Path, pytest_args: list[str]
+) -> tuple[list[Any], str]:
+    """The grid and the floor again, importing the compiled build; a note if not run."""
+    target, note = compiled_copy(scratch)
+    if target is None:
+        print(note, file=sys.stderr)
+        return [], note
+    out = scratch / "compiled.json"
+    cmd = pytest_cmd(str(HERE / "test_acquire.py"), settings, out)
+    code = run_pytest([*cmd, "-k", "test_acquire or test_floor", *pytest_args], quick, None, target)
+    if code != 0 or not out.exists():
+        return [], f"Compiled build not measured: pytest exit code {code}."
+    benchmarks: list[Any] = json.loads(out.read_text())["benchmarks"]
+    floors = [b for b in benchmarks if b.get("extra_info", {}).get("case") == "floor"]
+    if not floors or floors[0]["extra_info"].get("compiled") is not True:
+        return [], "Compiled build not measured: the run imported the pure build."
+    return benchmarks, ""
 
 
 def run_memory() -> dict[str, Any]:
@@ -206,14 +252,22 @@ def measure(quick: bool, pytest_args: list[str]) -> dict[str, Any] | None:
         scratch = Path(tmp)
         # pytest-benchmark writes its full dump to scratch; only the statistics are kept.
         cmd = pytest_cmd(str(HERE / "test_acquire.py"), settings, scratch / "raw.json")
-        code = run_pytest([*cmd, *pytest_args], quick)
+        # The pure build from this checkout's src/, whatever the environment has installed.
+        peers = str(HERE / "test_peers.py")
+        code = run_pytest([*cmd, peers, *pytest_args], quick, None, REPO / "src")
         if code != 0 or not (scratch / "raw.json").exists():
             print(f"benchmark suite failed (pytest exit code {code})", file=sys.stderr)
             return None
         raw: dict[str, Any] = json.loads((scratch / "raw.json").read_text())
+        build = next(b for b in raw["benchmarks"] if b["extra_info"].get("case") == "floor")
+        raw["ratetree_build"] = "compiled" if build["extra_info"].get("compiled") else "pure"
         litellm, note = run_litellm(settings, quick, scratch)
         raw["benchmarks"] += litellm
+        compiled, compiled_note = run_compiled(settings, quick, scratch, pytest_args)
+        raw["ratetree_compiled"] = compiled
+        raw["ratetree_compiled_note"] = compiled_note
     raw = shrink(raw)
+    shrink({"benchmarks": raw["ratetree_compiled"]})
     raw["ratetree_litellm_note"] = note
     raw["ratetree_memory"] = run_memory()
     # Recorded with the numbers so that --report describes the machine that ran them.
@@ -248,7 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     raw = json.loads(args.json.read_text())
     print(plot(raw, args.plot), file=sys.stderr)
     report, ok = render(raw)
+    builds, builds_ok = render_builds(raw)
     print(report)
+    print()
+    print(builds)
+    ok = ok and builds_ok
     return 1 if args.check and not ok else 0
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import ratetree
 from ratetree import NoCapacity, Scheduler
 from trees import (
     CASES,
@@ -189,5 +190,6 @@ def test_floor(benchmark: Any) -> None:
         return True
 
     benchmark.group = "floor"
-    benchmark.extra_info.update(case="floor")
+    # Which build of ratetree this process measured (run.py runs this file in both).
+    benchmark.extra_info.update(case="floor", compiled=ratetree.compiled)
     assert benchmark(take)

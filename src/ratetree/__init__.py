@@ -6,6 +6,7 @@ reachable along several paths has one state. A :class:`Scheduler` walks the tree
 real token count or reports a failure.
 """
 
+from ratetree.buildinfo import COMPILED
 from ratetree.config.litellm import load_litellm as load_litellm
 from ratetree.core.explain import BucketSnapshot as BucketSnapshot
 from ratetree.core.explain import Explanation as Explanation
@@ -55,7 +56,12 @@ __all__ = [
     "TreeSpec",
     "UnknownGroup",
     "WaiterSnapshot",
+    "compiled",
     "load_litellm",
 ]
 
 __version__ = "0.1.0"
+
+#: True when the hot path runs compiled by mypyc (a wheel built where a C compiler was
+#: available), False for the pure-Python build (editable installs, RATETREE_COMPILE=0).
+compiled: bool = COMPILED

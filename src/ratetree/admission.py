@@ -9,6 +9,7 @@ admits in the view and the backend prepares its trip; the trip runs with the loc
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -32,17 +33,19 @@ def start(
     waiting: WaitQueue,
     group: str,
     tokens: float,
-    exclude: frozenset[str],
+    exclude: Collection[str],
     now: float,
     horizon: float,
+    given: object = None,
 ) -> tuple[GroupState, Lease | None]:
     """Under the lock: the live group ``group`` names (looked up under the lock that
     admits, so a reconfiguration cannot slip in) and the lease the view admits, or None.
+    ``given``: the token count as the caller gave it, for the error's message.
     Raises UnknownGroup, InvalidRequest for a request too large for every path, and
     NoCapacity when queued waiters need the capacity."""
     root = local.tree.groups.get(group) or local.lookup(group)
     if tokens > root.max_tokens:
-        raise too_large(group, tokens, root)
+        raise too_large(group, tokens if given is None else given, root)
     # Capacity that queued waiters need is theirs: no jumping the queue.
     if waiting.entries and waiting.holds(root, now, horizon):
         raise NoCapacity(group, None)
@@ -81,7 +84,7 @@ async def acquire_awaited(
     backend: AsyncStateBackend,
     group: str,
     tokens: float,
-    exclude: frozenset[str],
+    exclude: Collection[str],
 ) -> Lease:
     """``Scheduler.acquire`` with the round trip awaited. Raises as it does."""
     refused = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import partial
 from typing import cast
 
@@ -24,84 +24,14 @@ from ratetree.core.explain import Explanation, Snapshot, explain_group, take_sna
 from ratetree.core.gates import GroupState
 from ratetree.core.leases import Lease
 from ratetree.core.specs import TreeSpec
-from ratetree.core.validate import count, number
+from ratetree.core.validate import FAST_TOKENS, count, number
 from ratetree.errors import ConfigError, NoCapacity
 from ratetree.state.base import AsyncStateBackend, StateBackend, Trip, awaited
 from ratetree.state.memory import LocalState, MemoryState, group_name, take_contended
 from ratetree.waiting.queue import WaitQueue, wait_async, wait_blocking
 
-# Whole token counts below this skip the full check; it is far beyond any real request.
-FAST_TOKENS = 2**53
-
 # Both release the GIL and let another thread run; Windows has no sched_yield.
 _yield_thread: Callable[[], None] = getattr(os, "sched_yield", None) or partial(time.sleep, 0)
-
-
-def _nothing() -> None:
-    pass
-
-
-class _Settlement:
-    """Settles the leases of one scheduler: the :class:`Settler` its leases call."""
-
-    __slots__ = ("backend", "local", "waiting")
-
-    def __init__(self, backend: StateBackend | AsyncStateBackend) -> None:
-        self.backend = backend
-        self.local: LocalState = None  # type: ignore[assignment]  # set by the scheduler
-        self.waiting: WaitQueue = None  # type: ignore[assignment]
-
-    def finish(
-        self,
-        lease: Lease,
-        tokens: float | None,
-        retry_after: float | None,
-        failed: bool,
-        latency: float | None = None,
-    ) -> None:
-        """Settle ``lease`` once. Raises ValueError for a bad ``tokens`` or
-        ``retry_after``, and what the clock raises, changing nothing."""
-        if tokens is not None and (tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS):
-            tokens = number(tokens, "tokens")
-        if retry_after is not None:
-            number(retry_after, "retry_after")
-        local = self.local
-        lock = local.lock
-        if not lock.acquire(False):
-            take_contended(lock, local.pause)
-        try:
-            settled = local.finish(lease, tokens, retry_after, failed, latency)
-            if settled is None:  # settled before
-                return
-            now, horizon = settled
-            backend = self.backend
-            trip = (
-                backend.settle(lease, tokens, retry_after, failed, now) if backend.shared else None
-            )
-            waiting = self.waiting
-            if waiting.entries:  # a release can admit a waiter
-                waiting.released(lease, now, horizon)
-        finally:
-            lock.release()
-        if trip is not None:  # deliver to the shared state with the lock free
-            trip.run()
-            with local.locked() as moment:
-                local.fold(trip, moment, _nothing)
-
-    def renew(self, lease: Lease, ttl: float | None) -> None:
-        """Extend ``lease``'s slots in a shared state. Raises ValueError for a bad
-        ``ttl``; never for an unreachable state."""
-        if ttl is not None:
-            ttl = number(ttl, "ttl", positive=True)
-        backend, local = self.backend, self.local
-        if not backend.shared:
-            return  # nothing expires in memory
-        with local.locked() as moment:
-            trip = backend.renew(lease, ttl, moment.now) if lease.open else None
-        if trip is not None:
-            trip.run()
-            with local.locked() as moment:
-                local.fold(trip, moment, _nothing)
 
 
 class Scheduler:
@@ -122,8 +52,8 @@ class Scheduler:
         self,
         spec: TreeSpec,
         *,
-        allowed_fails: int = 3,
-        cooldown_time: float = 5.0,
+        allowed_fails: object = 3,
+        cooldown_time: object = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
         state: StateBackend | AsyncStateBackend | None = None,
@@ -136,12 +66,9 @@ class Scheduler:
         # acquire's backend; with an awaited one acquire refuses before it is used
         self._backend = cast(StateBackend, backend)
         self._shared = backend.shared
-        settlement = _Settlement(self._backend)
         rng = rng if rng is not None else random.Random()
-        self._local = LocalState(tree, clock, rng, settlement, fails, cooldown, _yield_thread)
-        self._waiting = WaitQueue(self._local)
-        settlement.local = self._local
-        settlement.waiting = self._waiting
+        self._local = LocalState(tree, clock, rng, backend, fails, cooldown, _yield_thread)
+        self._waiting = self._local.waiting = WaitQueue(self._local)
         with self._local.lock:
             self._backend.bind(tree, self._local)
 
@@ -155,8 +82,8 @@ class Scheduler:
         group_limits: object = None,
         group_strategies: object = None,
         routing_strategy_args: object = None,
-        allowed_fails: int = 3,
-        cooldown_time: float = 5.0,
+        allowed_fails: object = 3,
+        cooldown_time: object = 5.0,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
         state: StateBackend | AsyncStateBackend | None = None,
@@ -187,7 +114,7 @@ class Scheduler:
         return self._local.allowed_fails
 
     @allowed_fails.setter
-    def allowed_fails(self, value: int) -> None:
+    def allowed_fails(self, value: object) -> None:
         self._local.allowed_fails = count(value, "allowed_fails", error=ConfigError)
 
     @property
@@ -196,7 +123,7 @@ class Scheduler:
         return self._local.cooldown_time
 
     @cooldown_time.setter
-    def cooldown_time(self, value: float) -> None:
+    def cooldown_time(self, value: object) -> None:
         self._local.cooldown_time = number(value, "cooldown_time", error=ConfigError)
 
     @property
@@ -217,8 +144,11 @@ class Scheduler:
         """Names of the groups (aliases not included)."""
         return tuple(g.name for g in self._local.tree.spec.groups)
 
+    # Arguments from callers are typed ``object`` (a group name, numbers) or an abstract
+    # collection and checked in the body, so that the compiled build, which enforces
+    # annotations, raises the same errors as the pure one (tests/core/test_bad_input.py).
     def acquire(
-        self, group: str, *, tokens: float = 0, exclude: frozenset[str] = frozenset()
+        self, group: object, *, tokens: object = 0, exclude: Collection[str] = frozenset()
     ) -> Lease:
         """Reserve one request and ``tokens`` tokens on a deployment reachable from
         ``group`` and on every limited node and reference on the way, never on a deployment
@@ -230,10 +160,12 @@ class Scheduler:
         or one larger than every path could ever hold; ConfigError on a scheduler whose
         ``state`` is awaited (:class:`ratetree.AsyncRedisState`): use :meth:`aacquire`.
         """
-        if tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS:
-            tokens = number(tokens, "tokens")  # the full check, off the hot path
-        if group.__class__ is not str:
-            group = group_name(group)
+        amount: float
+        if type(tokens) is int and 0 <= tokens < FAST_TOKENS:
+            amount = float(tokens)
+        else:
+            amount = number(tokens, "tokens")  # the full check, off the hot path
+        name = group if type(group) is str else group_name(group)
         local = self._local
         lock = local.lock
         trip: Trip | None
@@ -246,7 +178,9 @@ class Scheduler:
                 take_contended(lock, local.pause)
             try:
                 now, horizon = local.begin()
-                root, lease = start(local, self._waiting, group, tokens, exclude, now, horizon)
+                root, lease = start(
+                    local, self._waiting, name, amount, exclude, now, horizon, tokens
+                )
                 if lease is not None:
                     if not self._shared:  # the view is the whole state: the commit is final
                         return lease
@@ -261,19 +195,20 @@ class Scheduler:
                         raise self._needs_await("acquire")
                     trip = None if synced else self._backend.refresh(root, now)
                     if trip is None:
-                        raise local.refusal(group, root, tokens, now)
+                        raise local.refusal(name, root, amount, now)
                     synced = True  # one read per request
             finally:
                 lock.release()
             trip.run()  # the round trip, with the lock free
-            stands = land(local, trip, lease, group, root, tokens, refused >= self._backend.retries)
+            last = refused >= self._backend.retries
+            stands = land(local, trip, lease, name, root, amount, last)
             if stands is not None:
                 return stands
             if lease is not None:
                 refused += 1
 
     async def aacquire(
-        self, group: str, *, tokens: float = 0, exclude: frozenset[str] = frozenset()
+        self, group: object, *, tokens: object = 0, exclude: Collection[str] = frozenset()
     ) -> Lease:
         """:meth:`acquire` for asyncio: with an awaited ``state``
         (:class:`ratetree.AsyncRedisState`) the round trip is awaited and the event loop
@@ -283,10 +218,9 @@ class Scheduler:
         backend = self._awaited
         if backend is None:
             return self.acquire(group, tokens=tokens, exclude=exclude)
-        if tokens.__class__ is not int or not 0 <= tokens < FAST_TOKENS:
-            tokens = number(tokens, "tokens")
+        amount = number(tokens, "tokens")
         name = group_name(group)
-        return await acquire_awaited(self._local, self._waiting, backend, name, tokens, exclude)
+        return await acquire_awaited(self._local, self._waiting, backend, name, amount, exclude)
 
     async def aclose(self) -> None:
         """Deliver every release an awaited ``state`` still queues and close its
@@ -302,7 +236,7 @@ class Scheduler:
             "are awaited: call `await scheduler.aacquire(...)` on its event loop"
         )
 
-    def try_acquire(self, group: str, *, tokens: float = 0) -> Lease | None:
+    def try_acquire(self, group: object, *, tokens: object = 0) -> Lease | None:
         """Like :meth:`acquire`, but returns None instead of raising NoCapacity."""
         try:
             return self.acquire(group, tokens=tokens)
@@ -311,11 +245,11 @@ class Scheduler:
 
     async def acquire_async(
         self,
-        group: str,
+        group: object,
         *,
-        tokens: float = 0,
-        timeout: float | None = None,
-        priority: float = 0,
+        tokens: object = 0,
+        timeout: object = None,
+        priority: object = 0,
         fail_fast: bool = False,
     ) -> Lease:
         """Like :meth:`acquire`, but waits in the scheduler's queue until the request can
@@ -335,11 +269,11 @@ class Scheduler:
 
     def acquire_wait(
         self,
-        group: str,
+        group: object,
         *,
-        tokens: float = 0,
-        timeout: float | None = None,
-        priority: float = 0,
+        tokens: object = 0,
+        timeout: object = None,
+        priority: object = 0,
         fail_fast: bool = False,
     ) -> Lease:
         """:meth:`acquire_async` for threads: blocks the calling thread. Raises as it."""
@@ -402,21 +336,21 @@ class Scheduler:
             )
         )
 
-    def explain(self, group: str, tokens: float = 0) -> Explanation:
+    def explain(self, group: object, tokens: object = 0) -> Explanation:
         """What :meth:`acquire` would do now, and why each node would be passed over,
         naming the queued waiter that holds the capacity if one does. Consumes nothing
         (waiters whose moment has come are served first, as acquire would). Raises
         UnknownGroup for an unknown name and ValueError for a token count that is not a
         finite number >= 0; a count no path can ever hold is shown as such rather than
         raised."""
-        tokens = number(tokens, "tokens")
+        amount = number(tokens, "tokens")
         name = group_name(group)
         local = self._local
         with local.locked() as moment:
             root: GroupState = local.lookup(name)
             now, horizon = moment.now, moment.horizon
             queued = self._waiting.ahead(root, now, horizon)  # first: it may serve waiters
-            return explain_group(root, name, tokens, now, horizon, queued)
+            return explain_group(root, name, amount, now, horizon, queued)
 
     def snapshot(self) -> Snapshot:
         """A frozen picture of every node's and reference's remaining capacity, leases in

@@ -57,7 +57,7 @@ def test_an_alias_beats_a_pattern_and_no_pattern_means_no_group() -> None:
     )
     assert t.lookup("openai/fast").name == "fast"  # type: ignore[union-attr]
     assert t.lookup("anthropic/x") is None
-    assert t.lookup(["not", "hashable"]) is None  # type: ignore[arg-type]
+    assert t.lookup(["not", "hashable"]) is None
 
 
 def test_requests_matching_one_pattern_share_its_deployments_limits() -> None:

@@ -170,9 +170,9 @@ def test_release_and_fail_reject_bad_numbers(bad: object) -> None:
     s = one(Limits(), clock=FakeClock())
     lease = s.acquire("g")
     with pytest.raises(ValueError, match="tokens"):
-        lease.release(tokens=bad)  # type: ignore[arg-type]
+        lease.release(tokens=bad)
     with pytest.raises(ValueError, match="retry_after"):
-        lease.fail(retry_after=bad)  # type: ignore[arg-type]
+        lease.fail(retry_after=bad)
     assert not lease.released
 
 

@@ -101,7 +101,7 @@ class Impostor:
 def test_a_name_that_is_no_string_is_an_unknown_group() -> None:
     s = Scheduler(spec(), clock=FakeClock())
     with pytest.raises(UnknownGroup):
-        s.acquire(Impostor())  # type: ignore[arg-type]
+        s.acquire(Impostor())
 
 
 class Holdings:

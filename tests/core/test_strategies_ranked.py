@@ -179,7 +179,7 @@ def test_latency_must_be_a_finite_number_at_least_zero() -> None:
     lease = s.acquire("top")
     for bad in (-1.0, math.nan, "1s", True):
         with pytest.raises(InvalidRequest, match="latency"):
-            lease.release(latency=bad)  # type: ignore[arg-type]
+            lease.release(latency=bad)
     assert not lease.released
     lease.release(latency=0.5)
 

@@ -238,6 +238,6 @@ def test_a_request_only_some_paths_can_hold_waits_for_those() -> None:
 def test_a_token_count_that_is_no_number_is_a_value_error(tokens: object) -> None:
     s = build([Group("g", [Member(deployment="d")])], [Deployment("d")])
     with pytest.raises(ValueError, match="tokens"):
-        s.acquire("g", tokens=tokens)  # type: ignore[arg-type]
+        s.acquire("g", tokens=tokens)
     with pytest.raises(ValueError, match="tokens"):
-        s.explain("g", tokens=tokens)  # type: ignore[arg-type]
+        s.explain("g", tokens=tokens)

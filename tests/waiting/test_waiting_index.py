@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ratetree import Lease, NoCapacity, TreeSpec
 from ratetree.core.build import Tree
-from ratetree.state.memory import LocalState
+from ratetree.state.memory import LocalState, MemoryState
 from ratetree.testing import FakeClock
 from ratetree.waiting.index import WaiterIndex
 from ratetree.waiting.queue import Waiter, WaitQueue, wait_async
@@ -57,30 +57,16 @@ class Steady(random.Random):
 
 
 class Host:
-    """A scheduler's state and queue without the scheduler: settles its leases the way
-    ``Scheduler`` does (the state first, then the waiters they concern)."""
+    """A scheduler's state and queue without the scheduler: the view settles its leases
+    the way ``Scheduler``'s does (the state first, then the waiters they concern)."""
 
     def __init__(self, spec: TreeSpec, index: WaiterIndex[Waiter]) -> None:
         self.clock = FakeClock()
-        self.local = LocalState(Tree(spec), self.clock, Steady(), self, 3, 5.0, lambda: None)
-        self.queue = WaitQueue(self.local, index)
+        self.local = LocalState(
+            Tree(spec), self.clock, Steady(), MemoryState(), 3, 5.0, lambda: None
+        )
+        self.queue = self.local.waiting = WaitQueue(self.local, index)
         self.leases: dict[int, Lease] = {}  # granted and not yet settled, by wait
-
-    def finish(
-        self,
-        lease: Lease,
-        tokens: float | None,
-        retry_after: float | None,
-        failed: bool,
-        latency: float | None = None,
-    ) -> None:
-        with self.local.lock:
-            settled = self.local.finish(lease, tokens, retry_after, failed, latency)
-            if settled is not None and self.queue.entries:
-                self.queue.released(lease, *settled)
-
-    def renew(self, lease: Lease, ttl: float | None) -> None:
-        pass  # nothing expires in memory
 
     def reconfigure(self, spec: TreeSpec) -> None:
         with self.local.locked() as moment:

@@ -14,6 +14,7 @@ from typing import NoReturn, TextIO
 import yaml
 
 from ratetree import __version__
+from ratetree.buildinfo import BUILD, COMPILED
 from ratetree.cli.check import render_tree, root_groups, warnings
 from ratetree.cli.config_file import SECTION, ConfigFile, read_config
 from ratetree.cli.flatten import flat_model_list, flatten_warnings
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"ratetree {__version__}")
+    parser.add_argument("--version", action="version", version=f"ratetree {__version__} ({BUILD})")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
@@ -269,11 +270,11 @@ def _simulate(
         err.write("\r" + " " * 40 + "\r")
     title = (
         f"ratetree simulate {config.name}: {', '.join(groups)}; {source}; "
-        f"{duration:g} s, latency {args.latency:g} s, seed {args.seed}"
+        f"{duration:g} s, latency {args.latency:g} s, seed {args.seed}; {BUILD}"
     )
     if args.format == "json":
         run = {k: v for k, v in vars(args).items() if k not in ("command", "format", "plot")}
-        run.update(config=config.name, groups=groups, duration=duration)  # what was run
+        run.update(config=config.name, groups=groups, duration=duration, compiled=COMPILED)
         print(as_json(result, run), file=out)
     elif args.format == "csv":
         out.write(as_csv(result, title))

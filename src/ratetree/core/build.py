@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ratetree.core.buckets import NEVER
 from ratetree.core.gates import DeploymentState, GroupState, Reference, Wakeups
@@ -78,15 +79,18 @@ class Tree:
             if any(not b.capacity for b in gate.req):
                 wake.refresh(gate, -NEVER)
 
-    def lookup(self, name: str) -> GroupState | None:
+    def lookup(self, name: object) -> GroupState | None:
         """The group a request for ``name`` goes to: a group of that name, else the group
         an alias names, else the first wildcard group whose pattern matches ``name`` (as
         LiteLLM's pattern router picks it); None when there is none (or ``name`` is not
-        hashable)."""
+        hashable). ``name`` is typed ``object``: callers pass what a request named, and
+        the compiled build would reject a non-string before this could answer None."""
+        groups: Mapping[Any, GroupState] = self.groups
+        aliases: Mapping[Any, str] = self.aliases
         try:
-            found = self.groups.get(name)
+            found = groups.get(name)
             if found is None:
-                alias = self.aliases.get(name)
+                alias = aliases.get(name)
                 if alias is not None:
                     found = self.groups[alias]
                 elif self.patterns and isinstance(name, str):

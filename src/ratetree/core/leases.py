@@ -15,8 +15,8 @@ class Settler(Protocol):
     def finish(
         self,
         lease: Lease,
-        tokens: float | None,
-        retry_after: float | None,
+        tokens: object,
+        retry_after: object,
         failed: bool,
         latency: float | None = None,
     ) -> None:
@@ -25,7 +25,7 @@ class Settler(Protocol):
         ``retry_after``, and what the clock raises, changing nothing."""
         ...
 
-    def renew(self, lease: Lease, ttl: float | None) -> None:
+    def renew(self, lease: Lease, ttl: object) -> None:
         """Extend ``lease``'s slots in a shared state (see :meth:`Lease.renew`)."""
         ...
 
@@ -69,7 +69,9 @@ class Lease:
     def released(self) -> bool:
         return not self.open
 
-    def release(self, tokens: float | None = None, *, latency: float | None = None) -> None:
+    # Numbers from callers are typed ``object`` and checked here, so a compiled build
+    # (which enforces annotations) raises the same errors as the pure one.
+    def release(self, tokens: object = None, *, latency: object = None) -> None:
         """Free the in-flight slot; with ``tokens`` (the actual count) settle the token
         reservation along the path: refund what was not used, or charge the extra, which
         may leave a bucket in debt. ``latency`` (seconds the call took) feeds the
@@ -80,7 +82,7 @@ class Lease:
         else:
             self._settler.finish(self, tokens, None, False, number(latency, "latency"))
 
-    def renew(self, ttl: float | None = None) -> None:
+    def renew(self, ttl: object = None) -> None:
         """For a call that runs longer than a shared state's lease TTL (``RedisState``'s
         ``lease_ttl``): keep this lease's in-flight slots until ``ttl`` seconds from now
         (the state's ``lease_ttl`` by default), never shortening them; call it again before
@@ -90,7 +92,7 @@ class Lease:
         for a ``ttl`` that is not a finite number > 0."""
         self._settler.renew(self, ttl)
 
-    def fail(self, retry_after: float | None = None, *, tokens: float = 0) -> None:
+    def fail(self, retry_after: object = None, *, tokens: object = 0) -> None:
         """Release and record a failure of the deployment.
 
         With ``retry_after`` (e.g. a provider 429's Retry-After, in seconds) the deployment

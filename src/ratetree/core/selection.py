@@ -10,9 +10,11 @@ the next member of the same tier, or the next tier, gets its turn.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 
 from ratetree.core.buckets import NEVER
-from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference, Tier, Wakeups
+from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference, Wakeups
+from ratetree.core.strategies.base import Tier as BaseTier
 
 
 def select(
@@ -21,7 +23,7 @@ def select(
     now: float,
     horizon: float,
     rng: random.Random,
-    exclude: frozenset[str] = frozenset(),
+    exclude: Collection[str] = frozenset(),
 ) -> list[Gate] | None:
     """The gates a request would pass, ``[root, (edge,) node, ..., deployment]``, or None.
 
@@ -37,13 +39,15 @@ def select(
         return _search(root, tokens, now, horizon, rng, exclude)
     path: list[Gate] = [root]
     node: GroupState = root
-    charged: list[tuple[Tier, Reference]] = []
+    charged: list[tuple[BaseTier, Reference]] | None = None  # made by the first that charges
     while True:
         if tokens and node.tok and not node.fits(tokens, horizon):
             return None if node is root else _search(root, tokens, now, horizon, rng)
-        tier = node.tiers[0]
+        # Typed as the base class every strategy derives from, not the Tier protocol: the
+        # compiled build then calls the strategy's methods directly (here and below).
+        tier: BaseTier = node.tiers[0]  # type: ignore[assignment]
         if not tier.open:  # the first tier is usually open: skip the loop then
-            for tier in node.tiers:
+            for tier in node.tiers:  # type: ignore[assignment]
                 if tier.open:
                     break
         edge = tier.pick(rng, now)
@@ -54,6 +58,8 @@ def select(
                 return _search(root, tokens, now, horizon, rng)
             path.append(edge)
         if tier.charges:
+            if charged is None:
+                charged = []
             charged.append((tier, edge))
         child = edge.child
         path.append(child)
@@ -62,8 +68,9 @@ def select(
             continue
         if tokens and child.tok and not child.fits(tokens, horizon):
             return _search(root, tokens, now, horizon, rng)
-        for tier, edge in charged:
-            tier.charge(edge)
+        if charged is not None:
+            for tier, edge in charged:
+                tier.charge(edge)
         return path
 
 
@@ -73,7 +80,7 @@ def _search(
     now: float,
     horizon: float,
     rng: random.Random,
-    exclude: frozenset[str] = frozenset(),
+    exclude: Collection[str] = frozenset(),
 ) -> list[Gate] | None:
     path: list[Gate] = [root]
     return path if _descend(root, tokens, now, horizon, rng, path, exclude, set()) else None
@@ -86,7 +93,7 @@ def _descend(
     horizon: float,
     rng: random.Random,
     path: list[Gate],
-    exclude: frozenset[str],
+    exclude: Collection[str],
     failed: set[int],
 ) -> bool:
     """Whether some path below ``group`` admits the request; appends it to ``path``.
@@ -123,7 +130,7 @@ def _enter(
     horizon: float,
     rng: random.Random,
     path: list[Gate],
-    exclude: frozenset[str],
+    exclude: Collection[str],
     failed: set[int],
 ) -> bool:
     if tokens and edge.tok and not edge.fits(tokens, horizon):
@@ -153,9 +160,9 @@ def commit(path: list[Gate], tokens: float, now: float, horizon: float, wake: Wa
         item.in_flight += 1
         if item.limited:
             still_open = item.in_flight < item.max_parallel
-            # Bucket.take(1, now) and ready_at(1) (and ready_at(0) below) written out:
-            # this runs for every limited gate of every request, and the method calls
-            # cost about 4% of an acquire + release (measured at 1,000 deployments).
+            # Bucket.take and ready_at written out: this runs for every limited gate of
+            # every request, and the method calls cost about 4% of an acquire + release
+            # (measured at 1,000 deployments).
             for b in item.req:
                 full_at = b.full_at
                 b.full_at = full_at = (full_at if full_at > now else now) + b.interval
@@ -163,15 +170,19 @@ def commit(path: list[Gate], tokens: float, now: float, horizon: float, wake: Wa
                     still_open = False
             if tokens:
                 for b in item.tok:
-                    b.take(tokens, now)
-                    if b.full_at - b.period > horizon:
+                    full_at = b.full_at
+                    b.full_at = full_at = (full_at if full_at > now else now) + tokens * b.interval
+                    if full_at - b.period > horizon:
                         still_open = False
             if not still_open:
                 wake.refresh(item, horizon)
-            for edge in item.usage_watchers:
-                edge.tier.update(edge)
-        for edge in item.busy_watchers:
-            edge.tier.update(edge)
+            if item.usage_watchers:
+                for edge in item.usage_watchers:
+                    edge.tier.update(edge)
+        if item.busy_watchers:  # usually empty: test before making an iterator
+            for edge in item.busy_watchers:
+                watching: BaseTier = edge.tier  # type: ignore[assignment]
+                watching.update(edge)
 
 
 def settle(
@@ -188,20 +199,25 @@ def settle(
     for item in path:
         item.in_flight -= 1
         if item.limited:
+            # Bucket.take and give_back written out, as in commit.
             if diff > 0:
                 for b in item.tok:
-                    b.take(diff, now)
+                    full_at = b.full_at
+                    b.full_at = (full_at if full_at > now else now) + diff * b.interval
             elif diff < 0:
                 for b in item.tok:
-                    b.give_back(-diff, now)
+                    full_at = b.full_at + diff * b.interval
+                    b.full_at = full_at if full_at > now else now
             # Fewer leases and refunds can only open a gate; an extra charge can close it.
             if not item.is_open or (diff > 0 and item.tok):
                 wake.refresh(item, horizon)
-            if diff and item.tok:
+            if diff and item.tok and item.usage_watchers:
                 for edge in item.usage_watchers:
                     edge.tier.update(edge)
-        for edge in item.busy_watchers:
-            edge.tier.update(edge)
+        if item.busy_watchers:  # usually empty: test before making an iterator
+            for edge in item.busy_watchers:
+                watching: BaseTier = edge.tier  # type: ignore[assignment]
+                watching.update(edge)
 
 
 def take_back(path: list[Gate], tokens: float, now: float, horizon: float, wake: Wakeups) -> None:

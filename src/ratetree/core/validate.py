@@ -10,6 +10,9 @@ from collections.abc import Iterable, Mapping
 from ratetree.errors import InvalidRequest, RatetreeError
 
 SHOWN = 80  # characters of a value an error message shows
+# Whole token counts below this skip the full check (``number``) on the hot path; it is
+# far beyond any real request.
+FAST_TOKENS = 2**53
 _NO_KEY = object()  # marks a list item, which has no key, for _render_container
 
 

@@ -8,9 +8,10 @@ refusals are cached against:
 - ``admit``: select, commit, version bump, Lease (acquire, the wait queue and the shared
   path all admit through it);
 - ``take_back``: the inverse of a commit nobody will use;
-- ``finish``: a release or a failure, settled on the gates the lease was admitted on
-  (forwarded to their successors after a reconfiguration); the lease is marked released
-  only once that is done, so a clock that raises loses nothing;
+- ``finish``: a release or a failure (the view is the Settler of its leases), settled on
+  the gates the lease was admitted on (forwarded to their successors after a
+  reconfiguration), then told to a shared backend and to the waiters; the lease is marked
+  released only once that is done, so a clock that raises loses nothing;
 - ``reconfigure``: the state carried into a new tree.
 
 :class:`MemoryState` is the default :class:`~ratetree.state.base.StateBackend`: the view
@@ -22,7 +23,8 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sized
+from typing import Any, Protocol
 
 import cachetools
 
@@ -34,8 +36,9 @@ from ratetree.core.leases import Lease, Settler
 from ratetree.core.reconfigure import forward, transfer
 from ratetree.core.selection import commit, earliest, select, settle, take_back
 from ratetree.core.strategies.latency_based import observe_latency
+from ratetree.core.validate import FAST_TOKENS, number
 from ratetree.errors import InvalidRequest, NoCapacity, UnknownGroup
-from ratetree.state.base import AsyncTrip, Host, Moment, StateBackend, Trip
+from ratetree.state.base import AsyncStateBackend, AsyncTrip, Host, Moment, StateBackend, Trip
 
 FAILURE_WINDOW = 60.0  # seconds over which LiteLLM counts allowed_fails
 
@@ -48,11 +51,35 @@ def group_name(group: object) -> str:
     raise UnknownGroup(group)  # type: ignore[arg-type]
 
 
-def too_large(group: str, tokens: float, root: GroupState) -> InvalidRequest:
+def too_large(group: str, tokens: object, root: GroupState) -> InvalidRequest:
+    """The error for a request larger than every path of ``root``; ``tokens`` as given."""
     return InvalidRequest(
         f"tokens={tokens!r} exceeds every path of group {group!r}: "
         f"the largest request it can ever admit is {root.max_tokens:g} tokens"
     )
+
+
+class Waiters(Protocol):
+    """What settling a lease needs of the wait queue (``ratetree.waiting.queue``)."""
+
+    @property
+    def entries(self) -> Sized: ...
+
+    def released(self, lease: Lease, now: float, horizon: float) -> None: ...
+
+
+class _NoWaiters:
+    """The queue of a view no scheduler has given one yet."""
+
+    __slots__ = ()
+    entries = ()
+
+    def released(self, lease: Lease, now: float, horizon: float) -> None:
+        pass
+
+
+def nothing() -> None:
+    """The undo of a read, which has nothing to take back."""
 
 
 # Attempts to take a busy lock by yielding before blocking on it; see take_contended.
@@ -82,6 +109,7 @@ class LocalState:
 
     __slots__ = (
         "allowed_fails",
+        "backend",
         "clock",
         "cooldown_time",
         "lock",
@@ -89,9 +117,9 @@ class LocalState:
         "reading",
         "refusals",
         "rng",
-        "settler",
         "tree",
         "version",
+        "waiting",
         "wake",
     )
 
@@ -100,16 +128,19 @@ class LocalState:
         tree: Tree,
         clock: Clock,
         rng: random.Random,
-        settler: Settler,
+        backend: StateBackend | AsyncStateBackend,
         allowed_fails: int,
         cooldown_time: float,
         pause: Callable[[], None],
     ) -> None:
         self.tree = tree
-        self.clock = clock
+        # Typed to return Any, not float: compiled code would check a float return and
+        # fail differently from the pure build on a clock returning something else.
+        self.clock: Callable[[], Any] = clock
         self.reading = SteadyReading(clock)
         self.rng = rng
-        self.settler = settler
+        self.backend = backend
+        self.waiting: Waiters = _NoWaiters()  # the scheduler sets its queue
         self.allowed_fails = allowed_fails
         self.cooldown_time = cooldown_time
         self.pause = pause
@@ -176,7 +207,7 @@ class LocalState:
         tokens: float,
         now: float,
         horizon: float,
-        exclude: frozenset[str] = frozenset(),
+        exclude: Collection[str] = frozenset(),
     ) -> Lease | None:
         """Select a path from ``root`` that avoids the deployments in ``exclude``, commit it
         and hand out its Lease; None when no path admits the request now."""
@@ -185,7 +216,7 @@ class LocalState:
             return None
         commit(path, tokens, now, horizon, self.wake)
         self.version += 1
-        return Lease(self.settler, group, path, tokens)
+        return Lease(self, group, path, tokens)
 
     def take_back(self, lease: Lease, now: float, horizon: float) -> None:
         """Undo an open lease nobody will use: its request, tokens and slot go back."""
@@ -210,32 +241,73 @@ class LocalState:
     def finish(
         self,
         lease: Lease,
-        tokens: float | None,
-        retry_after: float | None,
+        tokens: object,
+        retry_after: object,
         failed: bool,
         latency: float | None = None,
-    ) -> tuple[float, float] | None:
-        """Settle an open lease: free its slot, settle its tokens, record a failure.
-        Reads the clock first (a clock that raises changes nothing) and marks the lease
-        released last. Returns (now, horizon), or None for a lease already settled."""
-        now, horizon = self.begin()
-        if not lease.open:
-            return None
-        gates = lease.gates
-        if gates[0].retired:  # granted before a reconfiguration: settle what was kept
-            gates = forward(gates)
-        # A deployment that a reconfiguration removed records no failure.
-        failing = failed and gates and isinstance(gates[-1], DeploymentState)
-        if failing:
-            self._record_failure(gates[-1], now, retry_after)  # type: ignore[arg-type]
-        settle(gates, lease.tokens, tokens, now, horizon, self.wake)
-        if latency is not None:
-            observe_latency(gates, latency)
-        if failing:
-            self.wake.refresh(gates[-1], horizon)
-        lease.open = False
-        self.version += 1
-        return now, horizon
+    ) -> None:
+        """Settle an open lease (the :class:`~ratetree.core.leases.Settler` of every lease
+        this view grants): free its slot, settle its tokens, record a failure, tell a
+        shared backend and serve the waiters the release may admit. Takes the lock, reads
+        the clock first (a clock that raises changes nothing) and marks the lease released
+        last. Does nothing for a lease already settled. Raises InvalidRequest (ValueError)
+        for a bad ``tokens`` or ``retry_after``."""
+        actual: float | None
+        if tokens is None:
+            actual = None
+        elif type(tokens) is int and 0 <= tokens < FAST_TOKENS:
+            actual = tokens
+        else:
+            actual = number(tokens, "tokens")
+        wait = None if retry_after is None else number(retry_after, "retry_after")
+        lock = self.lock
+        if not lock.acquire(False):
+            take_contended(lock, self.pause)
+        try:
+            now, horizon = self.begin()
+            if not lease.open:
+                return
+            gates = lease.gates
+            if gates[0].retired:  # granted before a reconfiguration: settle what was kept
+                gates = forward(gates)
+            # A deployment that a reconfiguration removed records no failure.
+            failing = failed and gates and isinstance(gates[-1], DeploymentState)
+            if failing:
+                self._record_failure(gates[-1], now, wait)  # type: ignore[arg-type]
+            settle(gates, lease.tokens, actual, now, horizon, self.wake)
+            if latency is not None:
+                observe_latency(gates, latency)
+            if failing:
+                self.wake.refresh(gates[-1], horizon)
+            lease.open = False
+            self.version += 1
+            backend = self.backend
+            trip = None
+            if backend.shared:
+                trip = backend.settle(lease, actual, wait, failed, now)
+            waiting = self.waiting
+            if waiting.entries:  # a release can admit a waiter
+                waiting.released(lease, now, horizon)
+        finally:
+            lock.release()
+        if trip is not None:  # deliver to the shared state with the lock free
+            trip.run()
+            with self.locked() as moment:
+                self.fold(trip, moment, nothing)
+
+    def renew(self, lease: Lease, ttl: object) -> None:
+        """Extend ``lease``'s slots in a shared state (the Settler's ``renew``). Raises
+        InvalidRequest (ValueError) for a bad ``ttl``; never for an unreachable state."""
+        seconds = None if ttl is None else number(ttl, "ttl", positive=True)
+        backend = self.backend
+        if not backend.shared:
+            return  # nothing expires in memory
+        with self.locked() as moment:
+            trip = backend.renew(lease, seconds, moment.now) if lease.open else None
+        if trip is not None:  # an awaited backend queues it instead (None)
+            trip.run()
+            with self.locked() as moment:
+                self.fold(trip, moment, nothing)
 
     def fold(self, trip: Trip | AsyncTrip, moment: Moment, undo: Callable[[], None]) -> bool:
         """Apply a backend's trip (its reply changes the view) and bump the version."""
@@ -309,3 +381,7 @@ class MemoryState:
 
 def _is_a_backend(state: MemoryState) -> StateBackend:  # mypy checks the protocol here
     return state
+
+
+def _is_a_settler(local: LocalState) -> Settler:  # mypy checks the protocol here
+    return local

@@ -18,6 +18,7 @@ import heapq
 import importlib
 import random
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from ratetree.core.gates import GroupState, Reference
 from ratetree.core.strategies import REGISTRY
@@ -32,7 +33,7 @@ class Tier:
     #: whether ``charge`` does anything, so the selector can skip calling it
     charges = False
     #: the ``strategy_args`` keys this strategy reads; any other key is a ConfigError
-    ARGS: frozenset[str] = frozenset()
+    ARGS: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         self.order = order
@@ -45,14 +46,10 @@ class Tier:
     @classmethod
     def check_args(cls, args: Mapping[str, object], where: str) -> None:
         """Reject ``strategy_args`` keys this strategy does not read. Subclasses that read
-        some also check their values. Raises ConfigError naming ``where``."""
-        unknown = sorted(set(args) - cls.ARGS)
-        if unknown:
-            accepted = ", ".join(sorted(cls.ARGS)) or "none"
-            raise ConfigError(
-                f"{where}: unknown strategy_args {', '.join(map(show, unknown))} "
-                f"(accepted: {accepted})"
-            )
+        some also check their values (calling ``reject_unknown`` rather than
+        ``super().check_args``: a compiled classmethod reached through super() is handed
+        the wrong class). Raises ConfigError naming ``where``."""
+        reject_unknown(cls.ARGS, args, where)
 
     def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:
         """Wire this tier into the tree before its members are added: called once by the
@@ -92,6 +89,16 @@ class Tier:
         # weighted member can, so the group stays work-conserving.
         open_ = self.open
         return open_[int(rng.random() * len(open_))] if open_ else None
+
+
+def reject_unknown(accepted: frozenset[str], args: Mapping[str, object], where: str) -> None:
+    """Raise ConfigError naming ``where`` for a ``strategy_args`` key not in ``accepted``."""
+    unknown = sorted(set(args) - accepted)
+    if unknown:
+        names = ", ".join(sorted(accepted)) or "none"
+        raise ConfigError(
+            f"{where}: unknown strategy_args {', '.join(map(show, unknown))} (accepted: {names})"
+        )
 
 
 @functools.cache

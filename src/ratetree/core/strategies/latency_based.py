@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from ratetree.core.gates import DeploymentState, Gate, GroupState, Reference
+from ratetree.core.strategies.base import reject_unknown
 from ratetree.core.strategies.ranked import RankedTier
 from ratetree.core.validate import number, show
 from ratetree.errors import ConfigError
@@ -44,7 +45,7 @@ class LatencyBasedTier(RankedTier):
 
     @classmethod
     def check_args(cls, args: Mapping[str, object], where: str) -> None:
-        super().check_args(args, where)
+        reject_unknown(cls.ARGS, args, where)
         _read_args(args, where)
 
     def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:

@@ -58,12 +58,13 @@ class LeastBusyTier(Tier):
         # ``_file`` written out, as this runs for every member of the path, twice per
         # request, and the two calls were about a tenth of a least-busy acquire + release.
         levels = self._levels
-        filed = edge.slot
+        filed: _Filed = edge.slot
         old = levels[filed.load]
         last = old.pop()
         if last is not edge:
-            old[filed.pos] = last
-            last.slot.pos = filed.pos
+            pos = filed.pos
+            old[pos] = last
+            last.slot.pos = pos
         load = edge.child.in_flight
         new = levels.get(load)
         if new is None:

@@ -14,13 +14,18 @@ from ratetree.core.strategies.base import Tier
 class ShuffleTier(Tier):
     """Weighted random choice over open members, through a Fenwick tree of weights."""
 
-    __slots__ = ("_cumulative", "_eps", "_fenwick", "_top", "_total", "open_weight")
+    __slots__ = ("_cumulative", "_eps", "_even", "_fenwick", "_top", "_total", "open_weight")
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         super().__init__(order, edges)
         self._cumulative = list(itertools.accumulate(e.weight for e in self.edges))
         self._total = self._cumulative[-1]
         self._eps = 1e-9 * self._total
+        # Every member weighs the same whole number (the common case: no weights given, or
+        # equal rpm): a pick among all of them is then one multiplication, and picks the
+        # member the bisection below would.
+        first = self.edges[0].weight
+        self._even = first > 0 and first == int(first) and all(e.weight == first for e in edges)
         top = 1
         while top * 2 <= len(self.edges):
             top *= 2
@@ -75,6 +80,8 @@ class ShuffleTier(Tier):
     def pick(self, rng: random.Random, now: float) -> Reference | None:
         if len(self.open) == len(self.edges) and self._total > 0:
             # Nobody is closed: a bisection in C over fixed sums beats the Fenwick walk.
+            if self._even:
+                return self.edges[int(rng.random() * len(self.edges))]
             return self.edges[bisect.bisect(self._cumulative, rng.random() * self._total)]
         for _ in range(2):
             if self.open_weight <= self._eps:
