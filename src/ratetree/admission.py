@@ -17,15 +17,11 @@ from ratetree.core.gates import GroupState
 from ratetree.core.leases import Lease
 from ratetree.errors import NoCapacity, RatetreeError
 from ratetree.state.base import AsyncStateBackend, AsyncTrip, Trip
-from ratetree.state.memory import LocalState, too_large
+from ratetree.state.memory import LocalState, nothing, too_large
 from ratetree.waiting.queue import WaitQueue
 
 if TYPE_CHECKING:
     import asyncio  # imported where awaited: ``import ratetree`` stays light
-
-
-def _nothing() -> None:
-    pass
 
 
 def start(
@@ -67,7 +63,7 @@ def land(
     StateUnavailable when the backend fails closed."""
     with local.locked() as moment:
         if lease is None:  # the shared state was read: select again, or refuse
-            if not local.fold(trip, moment, _nothing):
+            if not local.fold(trip, moment, nothing):
                 raise local.refusal(group, root, tokens, moment.now)
             return None
         undo = partial(local.take_back, lease, moment.now, moment.horizon)
@@ -144,7 +140,7 @@ async def _carry(
 
 def _abandoned(local: LocalState, trip: AsyncTrip, lease: Lease | None) -> None:
     with local.locked() as moment:
-        undo = _nothing if lease is None else partial(local.take_back, lease, *moment[:2])
+        undo = nothing if lease is None else partial(local.take_back, lease, *moment[:2])
         try:
             stands = local.fold(trip, moment, undo)
         except RatetreeError:  # failing closed: undone already

@@ -45,6 +45,7 @@ from ratetree.errors import ConfigError, StateUnavailable
 from ratetree.state.base import Host, Moment, StateBackend
 from ratetree.state.breaker import Breaker, CircuitOpen
 from ratetree.state.flusher import Flusher
+from ratetree.state.memory import nothing
 from ratetree.state.redis_checks import check_connection, describe, user_of
 from ratetree.state.redis_guard import Guard
 from ratetree.state.redis_settings import open_client, validate
@@ -244,7 +245,7 @@ class RedisState:
             trip = self.delivery(moment.now)
         trip.run()
         with host.locked() as moment:
-            trip.apply(moment, _nothing)
+            trip.apply(moment, nothing)
             return len(self._pending)
 
     def delivery(self, now: float) -> RedisTrip:
@@ -457,10 +458,6 @@ class RedisState:
 
     def __repr__(self) -> str:
         return f"<RedisState prefix={self.prefix!r} replica={self.replica_id!r}>"
-
-
-def _nothing() -> None:
-    pass
 
 
 if TYPE_CHECKING:

@@ -39,6 +39,7 @@ from ratetree.core.validate import show
 from ratetree.errors import ConfigError
 from ratetree.state.base import AsyncStateBackend, Host, Moment
 from ratetree.state.breaker import SKIP, CircuitOpen
+from ratetree.state.memory import nothing
 from ratetree.state.redis import RedisState
 from ratetree.state.redis_checks import check_connection
 from ratetree.state.redis_settings import open_client
@@ -400,7 +401,7 @@ class AsyncRedisState:
                     fill(trip, results[at : at + len(sent)])
                     at += len(sent)
                     try:
-                        trip.apply(moment, _nothing)  # requeues what did not arrive
+                        trip.apply(moment, nothing)  # requeues what did not arrive
                     except Exception:  # not Redis (a clock that raised): keep sending
                         log.exception("ratetree: delivering queued releases failed")
         for waiting, done in batch:
@@ -481,10 +482,6 @@ class AsyncRedisState:
 
     def __repr__(self) -> str:
         return f"<AsyncRedisState prefix={self.prefix!r} replica={self.replica_id!r}>"
-
-
-def _nothing() -> None:
-    pass
 
 
 if TYPE_CHECKING:
