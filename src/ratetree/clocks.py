@@ -27,7 +27,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import Protocol, runtime_checkable
 
-from ratetree.errors import InvalidRequest
+from ratetree.core.validate import number
 
 __all__ = ["Clock", "SteadyReading", "TimerClock", "TimerHandle", "VirtualClock", "VirtualTimer"]
 
@@ -156,9 +156,7 @@ class VirtualClock:
     def advance(self, seconds: float) -> None:
         """Move the clock forward, running due timers in order of their moments. Raises
         InvalidRequest (a ValueError) for a negative or non-finite step."""
-        if not seconds >= 0 or seconds == NEVER:
-            raise InvalidRequest(f"a clock only moves forward by a finite step, got {seconds!r}")
-        self._exact += Fraction(seconds)
+        self._exact += Fraction(number(seconds, "a clock's step"))
         target = float(self._exact)
         timers = self._timers
         while timers and timers[0][0] <= target:

@@ -24,9 +24,9 @@ from ratetree.core.explain import Explanation, Snapshot, explain_group, take_sna
 from ratetree.core.gates import GroupState
 from ratetree.core.leases import Lease
 from ratetree.core.specs import TreeSpec
-from ratetree.core.validate import FAST_TOKENS, count, number
-from ratetree.errors import ConfigError, NoCapacity
-from ratetree.state.base import AsyncStateBackend, StateBackend, Trip, awaited
+from ratetree.core.validate import FAST_TOKENS, count, number, show
+from ratetree.errors import ConfigError, NoCapacity, SpecTypeError
+from ratetree.state.base import AsyncStateBackend, StateBackend, Trip, awaited, check_backend
 from ratetree.state.memory import LocalState, MemoryState, group_name, take_contended
 from ratetree.waiting.queue import WaitQueue, wait_async, wait_blocking
 
@@ -45,7 +45,8 @@ class Scheduler:
     replicas (:class:`ratetree.RedisState`), or an ``AsyncStateBackend``
     (:class:`ratetree.AsyncRedisState`, admitting through :meth:`aacquire`); without it
     everything stays in this process. All methods are thread-safe. Raises ConfigError
-    for an invalid ``spec``.
+    for an invalid ``spec``, SpecTypeError for a ``clock``, ``rng`` or ``state`` of the
+    wrong kind.
     """
 
     def __init__(
@@ -60,8 +61,12 @@ class Scheduler:
     ) -> None:
         fails = count(allowed_fails, "allowed_fails", error=ConfigError)
         cooldown = number(cooldown_time, "cooldown_time", error=ConfigError)
+        if not callable(clock):
+            raise SpecTypeError(f"clock must be a callable returning seconds, got {show(clock)}")
+        if rng is not None and not callable(getattr(rng, "random", None)):
+            raise SpecTypeError(f"rng must be a random.Random, got {show(rng)}")
         tree = Tree(spec)
-        backend = state if state is not None else MemoryState()
+        backend = check_backend(state) if state is not None else MemoryState()
         self._awaited: AsyncStateBackend | None = backend if awaited(backend) else None
         # acquire's backend; with an awaited one acquire refuses before it is used
         self._backend = cast(StateBackend, backend)

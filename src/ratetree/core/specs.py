@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from ratetree.core.strategies import REGISTRY
-from ratetree.core.validate import show
+from ratetree.core.validate import as_real, show
 from ratetree.errors import ConfigError, SpecTypeError
 
 #: the strategy names a group may use: the keys of the strategy registry
@@ -27,18 +27,10 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _as_float(value: object) -> float:
-    """A number as a float; integers too large for a float become infinity."""
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except OverflowError:
-        return math.inf
-
-
 def _rate_number(value: object, what: str, *, positive: bool) -> float:
     if not _is_number(value):
         raise SpecTypeError(f"rate {what} {show(value)} must be a number")
-    number = _as_float(value)
+    number = as_real(value)
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
         bound = "> 0" if positive else ">= 0"
         raise ConfigError(f"rate {what} {show(value)} must be a finite number {bound}")
@@ -76,7 +68,7 @@ class Rate:
 
 def _rate(amount: object, period: object, what: str, value: object) -> Rate:
     try:
-        return Rate(_as_float(amount), _as_float(period))
+        return Rate(as_real(amount), as_real(period))
     except ConfigError as err:
         raise ConfigError(f"{what} {show(value)}: {err}") from None
 
@@ -94,7 +86,7 @@ def parse_rates(value: object, what: str) -> tuple[Rate, ...]:
     if isinstance(value, Rate):
         return (value,)
     if _is_number(value):
-        amount = _as_float(value)
+        amount = as_real(value)
         if not math.isfinite(amount) or amount < 0:
             raise ConfigError(f"{what} {show(value)} must be a finite number >= 0")
         return (Rate(amount, 60.0),)
@@ -125,7 +117,7 @@ def check_weight(value: object, what: str = "weight") -> float | None:
     """Validate a weight: a finite number >= 0, or None. Raises ConfigError."""
     if value is None:
         return None
-    weight = _as_float(value) if _is_number(value) else math.nan
+    weight = as_real(value)
     if not math.isfinite(weight) or weight < 0:
         raise ConfigError(f"{what} {show(value)} must be a non-negative number")
     return weight

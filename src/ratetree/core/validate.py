@@ -111,15 +111,31 @@ def number(
 ) -> float:
     """``value`` as a float if it is a finite real number >= 0 (> 0 with ``positive``).
     Raises ``error`` (InvalidRequest unless told) naming ``what`` otherwise."""
-    if not isinstance(value, bool) and isinstance(value, (int, float)):
-        try:
-            amount = float(value)
-        except OverflowError:
-            amount = math.inf
-        if math.isfinite(amount) and (amount > 0 if positive else amount >= 0):
-            return amount
+    amount = as_real(value)
+    if math.isfinite(amount) and (amount > 0 if positive else amount >= 0):
+        return amount
     bound = "> 0" if positive else ">= 0"
     raise error(f"{what} must be a finite number {bound}, got {show(value)}")
+
+
+def finite(value: object, what: str, *, error: type[RatetreeError] = InvalidRequest) -> float:
+    """``value`` as a float if it is a finite real number of either sign. Raises ``error``
+    (InvalidRequest unless told) naming ``what`` otherwise."""
+    amount = as_real(value)
+    if math.isfinite(amount):
+        return amount
+    raise error(f"{what} must be a finite number, got {show(value)}")
+
+
+def as_real(value: object) -> float:
+    """``value`` as a float; NaN for anything but an int or a float (bools included), and
+    an infinity for an int too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def count(value: object, what: str, *, error: type[RatetreeError] = InvalidRequest) -> int:

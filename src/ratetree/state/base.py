@@ -32,11 +32,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import NamedTuple, Protocol, TypeGuard
+from typing import NamedTuple, Protocol, TypeGuard, cast
 
 from ratetree.core.build import Tree
 from ratetree.core.gates import GroupState, Wakeups
 from ratetree.core.leases import Lease
+from ratetree.core.validate import show
+from ratetree.errors import SpecTypeError
 
 
 class Moment(NamedTuple):
@@ -175,3 +177,19 @@ class AsyncStateBackend(_Backend, Protocol):
 def awaited(backend: StateBackend | AsyncStateBackend) -> TypeGuard[AsyncStateBackend]:
     """Whether ``backend``'s round trips are awaited (an :class:`AsyncStateBackend`)."""
     return getattr(backend, "awaited", False) is True
+
+
+_METHODS = ("bind", "map", "commit", "refresh", "settle", "renew")
+
+
+def check_backend(state: object) -> StateBackend | AsyncStateBackend:
+    """``state`` if it has the protocol's methods and its ``shared`` flag. Raises
+    SpecTypeError naming the value otherwise, at the constructor rather than at the first
+    request."""
+    if isinstance(getattr(state, "shared", None), bool) and all(
+        callable(getattr(state, name, None)) for name in _METHODS
+    ):
+        return cast("StateBackend | AsyncStateBackend", state)
+    raise SpecTypeError(
+        f"state must be a state backend (ratetree.state.base.StateBackend), got {show(state)}"
+    )

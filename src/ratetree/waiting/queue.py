@@ -43,8 +43,8 @@ from ratetree.core.explain import WaiterSnapshot
 from ratetree.core.gates import GroupState
 from ratetree.core.leases import Lease
 from ratetree.core.selection import earliest
-from ratetree.core.validate import number, show
-from ratetree.errors import InvalidRequest, NoCapacity
+from ratetree.core.validate import finite, number
+from ratetree.errors import NoCapacity
 from ratetree.state.base import Moment
 from ratetree.waiting.index import Blocked, WaiterIndex
 from ratetree.waiting.timers import Timer, make_timer
@@ -378,12 +378,7 @@ def check_wait(timeout: object, priority: object) -> tuple[float | None, float]:
     """``timeout`` and ``priority`` validated. Raises InvalidRequest for a timeout that is
     not None or a finite number >= 0, or a priority that is not a finite number."""
     wait_for = None if timeout is None else number(timeout, "timeout")
-    if isinstance(priority, bool) or not isinstance(priority, (int, float)):
-        raise InvalidRequest(f"priority must be a finite number, got {show(priority)}")
-    rank = float(priority)
-    if not math.isfinite(rank):
-        raise InvalidRequest(f"priority must be a finite number, got {show(priority)}")
-    return wait_for, rank
+    return wait_for, finite(priority, "priority")
 
 
 async def wait_async(
