@@ -83,3 +83,26 @@ def test_forked_workers_share_the_cap_without_colliding_lease_ids(
         w.join(60)
     assert [w.exitcode for w in workers] == [0] * WORKERS
     assert sorted(admitted) == [False, True, True]
+
+
+def _draw(state: RedisState | AsyncRedisState, results: Connection) -> None:
+    """In a forked worker: the back-off its breaker would wait after three failures."""
+    results.send(state.breaker.interval(3))
+
+
+@pytest.mark.parametrize("awaited", [False, True], ids=["RedisState", "AsyncRedisState"])
+def test_forked_workers_draw_their_own_breaker_jitter(awaited: bool) -> None:
+    # Workers forked from one replica that lose Redis together must not probe it together:
+    # each draws its own jitter (the default source is the OS's, which a fork does not copy).
+    state = (AsyncRedisState if awaited else RedisState)("redis://127.0.0.1:1", check=False)
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    workers = [fork.Process(target=_draw, args=(state, send)) for _ in range(WORKERS)]
+    for w in workers:
+        w.start()
+    drawn = [receive.recv() for _ in range(WORKERS)]
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0] * WORKERS
+    assert len(set(drawn)) == WORKERS, drawn
+    assert all(0.0 < d <= state.breaker.max_backoff for d in drawn)

@@ -101,7 +101,8 @@ class RedisState:
 
     The circuit breaker (``state.breaker``): after Redis failed to answer, nothing is sent
     for ``backoff`` seconds, doubling with each failure in a row up to ``max_backoff``,
-    each shortened by up to ``jitter`` of itself (drawn from ``rng``); meanwhile every
+    each shortened by up to ``jitter`` of itself (drawn from ``rng``, by default the
+    OS's random source, which forked workers do not share); meanwhile every
     operation is answered from ``on_unavailable`` at once. ``backoff=0`` turns it off.
     ``flush_interval``: while releases wait for delivery, a background thread tries every
     that many seconds (and at once when Redis answers again); :meth:`close` stops it.
@@ -154,7 +155,9 @@ class RedisState:
         )
         breaker = Breaker(
             clock or time.monotonic,
-            rng if rng is not None else random.Random(),
+            # drawn from the OS by default: processes forked from one replica share a
+            # random.Random's state and would all probe at the same moment
+            rng if rng is not None else random.SystemRandom(),
             backoff=backoff,
             max_backoff=max_backoff,
             jitter=jitter,
