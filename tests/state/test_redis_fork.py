@@ -8,6 +8,8 @@ import asyncio
 import multiprocessing
 import sys
 import uuid
+from collections.abc import Callable
+from typing import Any
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Barrier
 
@@ -32,6 +34,21 @@ WORKERS = 3
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="os.fork is POSIX only")
 
 
+def _in_workers(target: Callable[..., None], *args: object) -> list[Any]:
+    """Fork WORKERS processes running ``target(results, *args)``, each sending one result
+    down ``results``; their results, once all have exited cleanly."""
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    workers = [fork.Process(target=target, args=(send, *args)) for _ in range(WORKERS)]
+    for w in workers:
+        w.start()
+    results = [receive.recv() for _ in range(WORKERS)]
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0] * WORKERS
+    return results
+
+
 async def _take(scheduler: Scheduler) -> bool:
     try:
         await scheduler.aacquire("g")  # acquire, on a scheduler without an awaited state
@@ -40,7 +57,7 @@ async def _take(scheduler: Scheduler) -> bool:
     return True
 
 
-def _hold(scheduler: Scheduler, results: Connection, everyone: Barrier) -> None:
+def _hold(results: Connection, scheduler: Scheduler, everyone: Barrier) -> None:
     """In a forked worker: try to take a slot, report, and hold it until all have tried."""
     results.send(asyncio.run(_take(scheduler)))
     everyone.wait(60)
@@ -72,20 +89,12 @@ def test_forked_workers_share_the_cap_without_colliding_lease_ids(
         await scheduler.aclose()
 
     asyncio.run(warm())
-    fork = multiprocessing.get_context("fork")
-    receive, send = fork.Pipe(duplex=False)
-    everyone = fork.Barrier(WORKERS)
-    workers = [fork.Process(target=_hold, args=(scheduler, send, everyone)) for _ in range(WORKERS)]
-    for w in workers:
-        w.start()
-    admitted = [receive.recv() for _ in range(WORKERS)]
-    for w in workers:
-        w.join(60)
-    assert [w.exitcode for w in workers] == [0] * WORKERS
+    everyone = multiprocessing.get_context("fork").Barrier(WORKERS)
+    admitted = _in_workers(_hold, scheduler, everyone)
     assert sorted(admitted) == [False, True, True]
 
 
-def _draw(state: RedisState | AsyncRedisState, results: Connection) -> None:
+def _draw(results: Connection, state: RedisState | AsyncRedisState) -> None:
     """In a forked worker: the back-off its breaker would wait after three failures."""
     results.send(state.breaker.interval(3))
 
@@ -95,14 +104,6 @@ def test_forked_workers_draw_their_own_breaker_jitter(awaited: bool) -> None:
     # Workers forked from one replica that lose Redis together must not probe it together:
     # each draws its own jitter (the default source is the OS's, which a fork does not copy).
     state = (AsyncRedisState if awaited else RedisState)("redis://127.0.0.1:1", check=False)
-    fork = multiprocessing.get_context("fork")
-    receive, send = fork.Pipe(duplex=False)
-    workers = [fork.Process(target=_draw, args=(state, send)) for _ in range(WORKERS)]
-    for w in workers:
-        w.start()
-    drawn = [receive.recv() for _ in range(WORKERS)]
-    for w in workers:
-        w.join(60)
-    assert [w.exitcode for w in workers] == [0] * WORKERS
+    drawn = _in_workers(_draw, state)
     assert len(set(drawn)) == WORKERS, drawn
     assert all(0.0 < d <= state.breaker.max_backoff for d in drawn)
