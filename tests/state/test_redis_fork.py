@@ -9,9 +9,9 @@ import multiprocessing
 import sys
 import uuid
 from collections.abc import Callable
-from typing import Any
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Barrier
+from typing import Any
 
 import pytest
 
