@@ -51,9 +51,8 @@ def test_a_stream_longer_than_the_lease_ttl_keeps_its_slot_while_it_is_open(
     clock = FakeClock(0.0)
     prefix = uuid.uuid4().hex
     state = RedisState(server.url, prefix=prefix, clock=clock, lease_ttl=TTL)
-    model_list = one()
-    model_list[0]["litellm_params"]["max_parallel_requests"] = 1  # a slot kept in Redis
-    routing, router = wire(model_list, routing_options={"state": state, "clock": clock})
+    # one()'s max_parallel_requests: a slot kept in Redis
+    routing, router = wire(one(), routing_options={"state": state, "clock": clock})
     chunks = router.completion(model="one", messages=MESSAGES, stream=True)
     assert routing.open_leases == 1
     assert _expiries(server, prefix) == [TTL]
