@@ -21,11 +21,16 @@ from litellm import Router
 from ratetree.integrations.litellm import RatetreeRouting
 
 MESSAGES = [{"role": "user", "content": "hi"}]
+# One request at a time: LiteLLM and ratetree read max_parallel_requests from litellm_params.
 ONE: list[dict[str, Any]] = [
     {
         "model_name": "one",
-        "litellm_params": {"model": "openai/one", "api_key": "k", "mock_response": "ok"},
-        "model_info": {"max_parallel_requests": 1},
+        "litellm_params": {
+            "model": "openai/one",
+            "api_key": "k",
+            "mock_response": "ok",
+            "max_parallel_requests": 1,
+        },
     }
 ]
 Wire = Callable[..., tuple[RatetreeRouting, Any]]

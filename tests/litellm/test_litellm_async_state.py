@@ -34,7 +34,8 @@ def test_two_routers_on_async_redis_share_the_limits_and_deliver_every_release(
 ) -> None:
     prefix = uuid.uuid4().hex
     model_list = one()
-    model_list[0]["litellm_params"]["rpm"] = 4
+    model_list[0]["litellm_params"]["rpm"] = 4  # the one limit here: calls run at once
+    del model_list[0]["litellm_params"]["max_parallel_requests"]
     states = [AsyncRedisState(server.url, prefix=prefix) for _ in range(2)]
     wired = [wire(model_list, routing_options={"state": state}) for state in states]
 

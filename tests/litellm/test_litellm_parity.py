@@ -82,3 +82,50 @@ def test_ratetree_serves_at_least_what_a_plain_router_serves(scenario: str, wire
     ours = served(router, GROUPS[group])
     assert ours >= plain_served, f"{scenario}: ratetree {ours}, plain Router {plain_served}"
     assert ours == REQUESTS  # another deployment could always serve
+
+
+# The Router's own failover settings, and the sync path, with order 1 of fast/GPT-OSS-120b
+# answering 500: (Router options, ratetree options, sync calls).
+SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
+    "weighted failover, no retries": (
+        {"enable_weighted_failover": True, "num_retries": 0},
+        {},
+        False,
+    ),
+    "allowed_fails 1, retries": (
+        {"allowed_fails": 1, "num_retries": 2},
+        {"allowed_fails": 1},
+        False,
+    ),
+    "sync calls, retries": ({"num_retries": 2}, {}, True),
+}
+
+
+def served_sync(router: Any, group: str) -> int:
+    count = 0
+    for _ in range(REQUESTS):
+        try:
+            router.completion(model=group, messages=[{"role": "user", "content": "hi"}])
+        except Exception:  # a request the Router could not serve
+            continue
+        count += 1
+    return count
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_failover_settings_serve_at_least_what_a_plain_router_serves(
+    setting: str, wire: Wire
+) -> None:
+    router_options, routing_options, sync = SETTINGS[setting]
+    failing = failing_list(CEREBRAS, "litellm.InternalServerError")
+    count = served_sync if sync else served
+    plain = Router(
+        model_list=[e for e in failing if e["model_name"] != "fast"],
+        retry_after=0,
+        **router_options,
+    )
+    plain_served = count(plain, GROUPS["oss"])
+    _, router = wire(failing, routing_options=routing_options, **router_options)
+    ours = count(router, GROUPS["oss"])
+    assert ours >= plain_served, f"{setting}: ratetree {ours}, plain Router {plain_served}"
+    assert ours == REQUESTS  # groq could always serve

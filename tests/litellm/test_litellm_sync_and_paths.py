@@ -1,5 +1,5 @@
 """A real ``litellm.Router`` through ratetree: the sync path keeps the Router's own filters
-as the async path does, and every kind of response tells the path ratetree chose.
+as the async path does, and every kind of response carries the path ratetree chose.
 
 No network: every call is answered by LiteLLM's ``mock_response``. The ``wire`` fixture
 checks after every test that no lease is open and nothing is in flight.
@@ -19,6 +19,7 @@ from litellm.integrations.custom_logger import CustomLogger  # noqa: E402
 
 from litellm_wiring import MESSAGES, Wire, example, ids_by_model, settled, wiring  # noqa: E402
 from ratetree.integrations.litellm import RatetreeRouting  # noqa: E402
+from ratetree.integrations.litellm.reading import PATH  # noqa: E402
 
 LONG = [{"role": "user", "content": "a prompt far longer than twenty tokens " * 8}]
 
@@ -118,40 +119,60 @@ def test_a_sync_call_nothing_passes_gets_the_routers_own_error(wire: Wire) -> No
 # -- the path on every response --------------------------------------------------------------
 
 
-def test_every_kind_of_response_tells_the_path_ratetree_chose(wire: Wire) -> None:
+def hidden_path(response: Any) -> object:
+    hidden = response._hidden_params
+    return hidden.get(PATH) if isinstance(hidden, dict) else getattr(hidden, PATH, None)
+
+
+def test_every_kind_of_response_carries_the_path_before_the_caller_reads_it(wire: Wire) -> None:
     routing, router = wire(example(mock_response="ok"))
-    glm = ids_by_model(routing)["cerebras/zai-glm-4.7"]
+    glm = f"fast/glm-4.7 > {ids_by_model(routing)['cerebras/zai-glm-4.7']}"
 
     async def run() -> list[Any]:
         stream = await router.acompletion(model="fast/glm-4.7", messages=MESSAGES, stream=True)
+        assert hidden_path(stream) == glm  # the wrapper says it before its first chunk
         async for _ in stream:
             pass
         responses = [
-            await router.acompletion(model="fast/glm-4.7", messages=MESSAGES),
             stream,
+            await router.acompletion(model="fast/glm-4.7", messages=MESSAGES),
             await router.aembedding(model="fast/glm-4.7", input=["hi"], mock_response=[0.1]),
             await router.atext_completion(model="fast/glm-4.7", prompt="hi"),
+            await router.aresponses(model="fast/glm-4.7", input="hi"),
         ]
         await settled(routing)
         return responses
 
     # glm's rpm is 5; `fast` reaches glm only through fast/glm-4.7, so its path says so.
-    async_ones = asyncio.run(run())
-    assert [routing.path_of(r) for r in async_ones] == [f"fast/glm-4.7 > {glm}"] * 4
+    for response in asyncio.run(run()):
+        assert hidden_path(response) == routing.path_of(response) == glm
     sync_stream = router.completion(model="fast", messages=MESSAGES, stream=True)
+    before = hidden_path(sync_stream)
     for _ in sync_stream:
         pass
-    sync_ones = [sync_stream, router.completion(model="fast", messages=MESSAGES)]
-    paths = [routing.path_of(r) for r in sync_ones]
-    assert all(p is not None and p.startswith("fast > fast/") for p in paths)
-    assert [p.rsplit(" > ", 1)[1] for p in paths if p] == [
-        r._hidden_params["model_id"] for r in sync_ones
+    sync_ones = [
+        sync_stream,
+        router.completion(model="fast", messages=MESSAGES),
+        router.embedding(model="fast", input=["hi"], mock_response=[0.1]),
     ]
-    # An async response that is no stream carries it in its hidden params too, before the
-    # caller gets it; the proxy reads the same.
-    for response in (async_ones[0], async_ones[2], async_ones[3]):
-        assert response._hidden_params["ratetree_path"] == f"fast/glm-4.7 > {glm}"
-    asyncio.run(settled(routing))
+    assert before == hidden_path(sync_stream)
+    for response in sync_ones:
+        path = hidden_path(response)
+        assert isinstance(path, str) and path.startswith("fast > fast/")
+        assert path == routing.path_of(response)
+        assert path.rsplit(" > ", 1)[1] == response._hidden_params["model_id"]
+
+
+def test_detach_gives_the_router_its_own_methods_back(wire: Wire) -> None:
+    routing, router = wire()
+    wrapped = router.completion
+    routing.detach()
+    assert router.completion != wrapped
+    assert "completion" not in vars(router)
+    response = router.completion(model="one", messages=MESSAGES)
+    assert PATH not in response._hidden_params
+    routing.attach(router)  # the fixture detaches it again
+    assert hidden_path(router.completion(model="one", messages=MESSAGES)) is not None
 
 
 def test_path_of_reads_the_tree_for_a_response_ratetree_never_saw() -> None:

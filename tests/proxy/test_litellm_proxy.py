@@ -259,7 +259,9 @@ def test_group_limits_from_the_ratetree_key_hold_the_whole_group(client: openai.
     assert answer.choices[0].message.content == "answer from openai/capped-a"
 
 
-def test_model_info_lists_the_umbrella_groups_with_what_they_reach(proxy: ProxyProcess) -> None:
+def test_the_model_listings_show_the_umbrella_groups_with_what_they_reach(
+    proxy: ProxyProcess,
+) -> None:
     headers = {"Authorization": f"Bearer {proxy.master_key}"}
     infos = httpx.get(f"{proxy.base_url}/model/info", headers=headers, timeout=60).json()["data"]
     fast = {row["model_info"]["id"] for row in infos if row["model_name"] == "fast"}
@@ -269,6 +271,11 @@ def test_model_info_lists_the_umbrella_groups_with_what_they_reach(proxy: ProxyP
     by_name = {row["model_group"]: row for row in groups.json()["data"]}
     assert {"fast", "fast/GPT-OSS-120b", "fast/glm-4.7", "tiny", "capped"} <= set(by_name)
     assert set(by_name["fast"]["providers"]) == {"groq", "cerebras"}
+    # /v1/models names every group once, umbrella groups too.
+    models = httpx.get(f"{proxy.base_url}/v1/models", headers=headers, timeout=60).json()["data"]
+    names = [row["id"] for row in models]
+    assert len(names) == len(set(names))
+    assert {"fast", "fast/GPT-OSS-120b", "fast/glm-4.7", "tiny", "capped"} <= set(names)
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

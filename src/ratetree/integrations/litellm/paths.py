@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 
-from ratetree.integrations.litellm.reading import PATH
+from ratetree.integrations.litellm.reading import PATH, hidden_param
 
 _CALL_ID = "litellm_call_id"  # the hidden param LiteLLM puts the attempt's call id in
 
@@ -37,13 +36,10 @@ class Paths:
     def of(self, response: object) -> str | None:
         """The path of the attempt ``response`` came from: the one stamped on its hidden
         params, else the one noted for its call id; None when ratetree did not route it."""
-        hidden = getattr(response, "_hidden_params", None)
-        if not isinstance(hidden, Mapping):
-            return None
-        stamped = hidden.get(PATH)
+        stamped = hidden_param(response, PATH)
         if isinstance(stamped, str):
             return stamped
-        call_id = hidden.get(_CALL_ID)
+        call_id = hidden_param(response, _CALL_ID)
         if not isinstance(call_id, str):
             return None
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 TICKET = "ratetree_lease"  # the metadata key that ties a request's attempt to its lease
@@ -130,15 +130,33 @@ def retry_after_of(exc: BaseException) -> float | None:
     return None
 
 
+def hidden_param(response: object, key: str) -> object:
+    """``key`` of a response's ``_hidden_params``, a dict on most responses and LiteLLM's
+    ``HiddenParams`` object on text completions; None when absent."""
+    hidden = getattr(response, "_hidden_params", None)
+    if isinstance(hidden, Mapping):
+        return hidden.get(key)
+    return None if hidden is None else getattr(hidden, key, None)
+
+
+def set_hidden_param(response: object, key: str, value: object) -> None:
+    """Set ``key`` of a response's ``_hidden_params`` unless it holds a value already; a
+    response without hidden params is left alone."""
+    hidden = getattr(response, "_hidden_params", None)
+    if hidden is None or hidden_param(response, key) is not None:
+        return
+    if isinstance(hidden, MutableMapping):
+        hidden[key] = value
+    else:  # LiteLLM's HiddenParams (text completions) takes extra attributes
+        setattr(hidden, key, value)
+
+
 def served_as(response: object) -> tuple[str, str]:
     """The group a Router response was served as (its ``x-litellm-model-group`` header) and
     the deployment id it came from (``model_id``), each "" when the response does not say."""
-    hidden = getattr(response, "_hidden_params", None)
-    if not isinstance(hidden, Mapping):
-        return "", ""
-    headers = hidden.get("additional_headers")
+    headers = hidden_param(response, "additional_headers")
     group = headers.get("x-litellm-model-group") if isinstance(headers, Mapping) else None
-    deployment = hidden.get("model_id")
+    deployment = hidden_param(response, "model_id")
     return (
         group if isinstance(group, str) else "",
         deployment if isinstance(deployment, str) else "",

@@ -33,6 +33,7 @@ from ratetree.config.litellm import load_litellm
 from ratetree.core.leases import Lease
 from ratetree.core.validate import number
 from ratetree.errors import ConfigError, NoCapacity, UnknownGroup
+from ratetree.integrations.litellm.endpoints import Endpoints
 from ratetree.integrations.litellm.filters import Allowed, allowed, allowed_sync
 from ratetree.integrations.litellm.ledger import Ledger, Ticket
 from ratetree.integrations.litellm.paths import Paths
@@ -48,6 +49,7 @@ from ratetree.integrations.litellm.reading import (
     request_metadata,
     retry_after_of,
     served_as,
+    set_hidden_param,
     ticket_of,
     total_tokens,
 )
@@ -107,6 +109,7 @@ class RatetreeRouting:
         self._strategy = Strategy(self)
         self._settler = Settler(self)
         self._router: Any = None
+        self._endpoints: Endpoints | None = None
         self._previous: object = None
 
     @classmethod
@@ -182,6 +185,7 @@ class RatetreeRouting:
             raise RuntimeError("this RatetreeRouting is attached already; detach() it first")
         self._previous = strategy_of(router)  # detach() puts it back
         router.register_plugin(self._strategy)
+        self._endpoints = Endpoints(router, self.path_of)  # responses name their path
         litellm.logging_callback_manager.add_litellm_callback(self._settler)
         self._router = router
 
@@ -190,6 +194,8 @@ class RatetreeRouting:
         LiteLLM's callbacks and release every lease still open."""
         router, self._router = self._router, None
         if router is not None:
+            assert self._endpoints is not None  # set with the router
+            self._endpoints.restore()
             if self._previous is not None:
                 router.register_plugin(self._previous)
             else:
@@ -443,14 +449,9 @@ class RatetreeRouting:
         ticket.lease.release(tokens=tokens, latency=latency)
 
     def stamp(self, kwargs: Mapping[str, Any], response: object) -> None:
-        hidden = getattr(response, "_hidden_params", None)
         path = metadata_value(kwargs, PATH)
-        if not isinstance(path, str) or hidden is None:
-            return
-        if isinstance(hidden, dict):
-            hidden.setdefault(PATH, path)
-        elif getattr(hidden, PATH, None) is None:  # LiteLLM's HiddenParams (text completions)
-            setattr(hidden, PATH, path)
+        if isinstance(path, str):
+            set_hidden_param(response, PATH, path)
 
     def succeeded(self, kwargs: Mapping[str, Any], response: object) -> None:
         self.stamp(kwargs, response)
