@@ -31,6 +31,7 @@ from litellm_wiring import (  # noqa: E402
     wiring,
 )
 from ratetree.integrations.litellm import RatetreeRouting  # noqa: E402
+from ratetree.testing import FakeClock  # noqa: E402
 
 
 @pytest.fixture
@@ -139,6 +140,51 @@ def test_a_sync_stream_holds_its_slot_until_it_is_read(wire: Wire) -> None:
     for _chunk in chunks:
         pass
     asyncio.run(settled(routing))
+
+
+def test_a_stream_closed_early_frees_its_slot_at_once(wire: Wire) -> None:
+    routing, router = wire()
+
+    async def run() -> None:
+        for _ in range(3):
+            chunks = await router.acompletion(model="one", messages=MESSAGES, stream=True)
+            await chunks.__anext__()
+            await chunks.aclose()  # the caller stops reading: LiteLLM reports nothing
+            assert routing.open_leases == 0
+            assert (await router.acompletion(model="one", messages=MESSAGES)).choices
+
+    asyncio.run(run())
+
+
+def test_a_sync_stream_closed_early_frees_its_slot_at_once(wire: Wire) -> None:
+    routing, router = wire()
+    for _ in range(3):
+        chunks = router.completion(model="one", messages=MESSAGES, stream=True)
+        next(chunks)
+        chunks.close()
+        assert routing.open_leases == 0
+        assert router.completion(model="one", messages=MESSAGES).choices
+
+
+def test_a_stream_read_to_its_end_and_closed_is_settled_with_its_usage(wire: Wire) -> None:
+    # Closing a stream that was read to its end must not release it on its estimate
+    # before LiteLLM's own report of its usage arrives.
+    model_list = one()
+    model_list[0]["litellm_params"]["tpm"] = 100_000
+    options = {"estimate_tokens": lambda *_: 1000.0, "clock": FakeClock()}  # nothing refills
+    routing, router = wire(model_list, routing_options=options)
+
+    async def run() -> None:
+        chunks = await router.acompletion(model="one", messages=MESSAGES, stream=True)
+        async for _chunk in chunks:
+            pass
+        await chunks.aclose()
+        await settled(routing)
+
+    asyncio.run(run())
+    (deployment,) = routing.scheduler.snapshot().deployments.values()
+    (tpm,) = (b for b in deployment.buckets if b.kind == "tpm")
+    assert 100_000 - 1000 < tpm.remaining < 100_000  # the usage, a few tokens, not 1000
 
 
 # -- 4. failover: in test_litellm_parity.py --------------------------------------------------

@@ -151,6 +151,17 @@ class Ledger:
         with self._lock:
             return self._take(key)
 
+    def close_call(self, call_id: object) -> None:
+        """The caller closed the stream of the attempt ``call_id``: release its lease (on
+        its estimate) unless an event settled it already."""
+        if not isinstance(call_id, str):
+            return
+        with self._lock:
+            key = self._by_call.get(call_id)
+            ticket = None if key is None else self._take(key)
+        if ticket is not None:
+            ticket.lease.release()
+
     def orphan(self, key: object, trace_id: object) -> Lease | None:
         """The lease a request still holds when the Router picks for it again."""
         if not isinstance(key, str):

@@ -7,9 +7,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from ratetree.integrations.litellm.reading import PATH, hidden_param
-
-_CALL_ID = "litellm_call_id"  # the hidden param LiteLLM puts the attempt's call id in
+from ratetree.integrations.litellm.reading import CALL_ID, PATH, hidden_param
 
 
 class Paths:
@@ -39,7 +37,7 @@ class Paths:
         stamped = hidden_param(response, PATH)
         if isinstance(stamped, str):
             return stamped
-        call_id = hidden_param(response, _CALL_ID)
+        call_id = hidden_param(response, CALL_ID)
         if not isinstance(call_id, str):
             return None
         with self._lock:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 TICKET = "ratetree_lease"  # the metadata key that ties a request's attempt to its lease
+CALL_ID = "litellm_call_id"  # the hidden param LiteLLM puts an attempt's call id in
 PATH = "ratetree_path"  # the metadata key (and response hidden param) naming the path chosen
 TRIED = "ratetree_tried"  # the metadata key listing (trace id, deployments tried) of a request
 _METADATA_KEYS = ("metadata", "litellm_metadata")

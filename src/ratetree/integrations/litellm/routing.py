@@ -185,7 +185,8 @@ class RatetreeRouting:
             raise RuntimeError("this RatetreeRouting is attached already; detach() it first")
         self._previous = strategy_of(router)  # detach() puts it back
         router.register_plugin(self._strategy)
-        self._endpoints = Endpoints(router, self.path_of)  # responses name their path
+        # responses name their path; closing a stream ends its request
+        self._endpoints = Endpoints(router, self.path_of, self._ledger.close_call)
         litellm.logging_callback_manager.add_litellm_callback(self._settler)
         self._router = router
 
@@ -432,10 +433,10 @@ class RatetreeRouting:
 
     def attempted(self, kwargs: Mapping[str, Any]) -> None:
         self._paths.note(kwargs.get("litellm_call_id"), metadata_value(kwargs, PATH))
+        self._ledger.bind(ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs))
 
     def started(self, kwargs: Mapping[str, Any]) -> None:
         self.attempted(kwargs)
-        self._ledger.bind(ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs))
 
     def _claim(self, kwargs: Mapping[str, Any]) -> Ticket | None:
         return self._ledger.claim(
