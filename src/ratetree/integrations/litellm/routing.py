@@ -108,8 +108,8 @@ class RatetreeRouting:
         self._lock = threading.Lock()  # a pick's acquire and entry against a reconfiguration
         self._ledger = Ledger.renewing(scheduler.state, clock)
         self._paths = Paths()
-        self._strategy = Strategy(self)
         self._settler = Settler(self)
+        self._strategy = Strategy(self, self._settler)
         self._router: Any = None
         self._previous: object = None
 
