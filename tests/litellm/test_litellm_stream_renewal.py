@@ -45,6 +45,15 @@ def _expiries(server: RedisServer, prefix: str) -> list[float]:
     return found
 
 
+async def _cleared(server: RedisServer, prefix: str) -> bool:
+    """Whether every in-flight slot leaves Redis within 5 s (checked every 10 ms)."""
+    for _ in range(500):
+        if not _expiries(server, prefix):
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
 def test_a_stream_longer_than_the_lease_ttl_keeps_its_slot_while_it_is_open(
     wire: Wire, server: RedisServer
 ) -> None:
@@ -63,6 +72,7 @@ def test_a_stream_longer_than_the_lease_ttl_keeps_its_slot_while_it_is_open(
     for _chunk in chunks:
         pass
     asyncio.run(settled(routing))
-    assert _expiries(server, prefix) == []
+    # The ledger lets go of the lease before the state's queued release reaches Redis.
+    assert asyncio.run(_cleared(server, prefix))
     clock.advance(TTL)  # the renewal timer finds nothing open and stops
     assert _expiries(server, prefix) == []
