@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.types.router import CustomRoutingStrategyBase
 
+import litellm
 from ratetree.integrations.litellm.reading import total_tokens
 
 
@@ -47,11 +48,24 @@ def strategy_of(router: Any) -> object:
     return owner if isinstance(owner, CustomRoutingStrategyBase) else None
 
 
-class Strategy(CustomRoutingStrategyBase):  # type: ignore[misc]
-    """The Router's custom routing strategy: every pick is a ratetree acquire."""
+def listening(settler: CustomLogger) -> None:
+    """Put ``settler`` back on ``litellm.callbacks`` when the list no longer holds it.
 
-    def __init__(self, routing: Routing) -> None:
+    LiteLLM's documented way to add a logger is ``litellm.callbacks = [handler]``, which
+    drops whatever was registered before, the settling callback too: every lease would then
+    stay open until ``lease_timeout``. A pick comes before the call reads the list, so
+    checking at each pick keeps the call settled."""
+    if not any(callback is settler for callback in litellm.callbacks):
+        litellm.logging_callback_manager.add_litellm_callback(settler)
+
+
+class Strategy(CustomRoutingStrategyBase):  # type: ignore[misc]
+    """The Router's custom routing strategy: every pick is a ratetree acquire, made with
+    ``settler`` listening."""
+
+    def __init__(self, routing: Routing, settler: CustomLogger) -> None:
         self._routing = routing
+        self._settler = settler
 
     async def async_get_available_deployment(
         self,
@@ -61,6 +75,7 @@ class Strategy(CustomRoutingStrategyBase):  # type: ignore[misc]
         specific_deployment: object = False,
         request_kwargs: object = None,
     ) -> dict[str, Any]:
+        listening(self._settler)
         return await self._routing.pick_async(model, request_kwargs, messages, input)
 
     def get_available_deployment(
@@ -71,6 +86,7 @@ class Strategy(CustomRoutingStrategyBase):  # type: ignore[misc]
         specific_deployment: object = False,
         request_kwargs: object = None,
     ) -> dict[str, Any]:
+        listening(self._settler)
         return self._routing.pick_sync(model, request_kwargs, messages, input)
 
 

@@ -5,11 +5,10 @@ or awaited (:func:`acquire_awaited`, for a scheduler on ``AsyncRedisState``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ratetree.core.leases import Lease
 from ratetree.errors import NoCapacity
-from ratetree.integrations.litellm.refusals import bad_request, no_capacity_error
+from ratetree.integrations.litellm.refusals import bad_request
 from ratetree.integrations.litellm.view import RouterView
 from ratetree.scheduler import Scheduler
 
@@ -82,25 +81,3 @@ async def acquire_awaited(
         except NoCapacity:
             pass
     return await scheduler.aacquire(group, tokens=tokens, exclude=exclude)
-
-
-def peek(
-    scheduler: Scheduler,
-    view: RouterView,
-    group: str,
-    exclude: frozenset[str],
-    tokens: float,
-    requested: str,
-) -> dict[str, Any]:
-    """The entry a pick from ``group`` would choose now, holding nothing. Raises LiteLLM's
-    BadRequestError for a bad size, its no-capacity error when nothing admits."""
-    try:
-        explained = scheduler.explain(group, tokens)
-    except ValueError as err:
-        raise bad_request(str(err), requested) from None
-    for deployment_id in explained.candidates:
-        if deployment_id not in exclude:
-            entry = view.entry(group, deployment_id, requested)
-            if entry is not None:
-                return entry
-    raise no_capacity_error(NoCapacity(requested, None))

@@ -24,6 +24,7 @@ How each request travels (the extension points of LiteLLM 1.109+; docs/litellm-r
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -62,6 +63,7 @@ try:
     import litellm
     import ratetree.integrations.litellm.picking as picking
     from ratetree.integrations.litellm.hooks import Settler, Strategy, strategy_of
+    from ratetree.integrations.litellm.peeking import peek
     from ratetree.integrations.litellm.refusals import bad_request, no_capacity_error
 except ImportError as err:
     raise ImportError(
@@ -95,6 +97,7 @@ class RatetreeRouting:
         estimate_tokens: Callable[[Mapping[str, Any]], float] = estimate_tokens,
         lease_timeout: float = 600.0,
         cool_last_deployment: bool = False,
+        rng: random.Random | None = None,
     ) -> None:
         number(lease_timeout, "lease_timeout", positive=True, error=ConfigError)
         self.scheduler = scheduler
@@ -102,12 +105,13 @@ class RatetreeRouting:
         self._estimate = estimate_tokens
         self._lease_timeout = lease_timeout
         self._cool_last = cool_last_deployment
+        self._rng = rng if rng is not None else random.Random()  # draws what a peek would pick
         self._view = RouterView(scheduler.spec)
         self._lock = threading.Lock()  # a pick's acquire and entry against a reconfiguration
         self._ledger = Ledger.renewing(scheduler.state, clock)
         self._paths = Paths()
-        self._strategy = Strategy(self)
         self._settler = Settler(self)
+        self._strategy = Strategy(self, self._settler)
         self._router: Any = None
         self._endpoints: Endpoints | None = None
         self._previous: object = None
@@ -158,6 +162,7 @@ class RatetreeRouting:
             estimate_tokens=estimate_tokens,
             lease_timeout=lease_timeout,
             cool_last_deployment=cool_last_deployment,
+            rng=rng,
         )
 
     @property
@@ -317,7 +322,7 @@ class RatetreeRouting:
         with self._lock:
             view = self._view
             name, exclude = self._target(view, group, allowed)
-            return picking.peek(self.scheduler, view, name, exclude, tokens, group)
+            return peek(self.scheduler, view, name, exclude, tokens, group, self._rng)
 
     def _open(
         self, request: dict[str, Any], trace: object, owner: Hashable
@@ -476,7 +481,7 @@ class RatetreeRouting:
             return
         lease = ticket.lease
         status = getattr(exc, "status_code", None)
-        if not self._cool_last and self._alone(lease):
+        if not self._cool_last and self._view.alone(lease.group):
             lease.release(tokens=0)  # LiteLLM never cools a group's only deployment
         elif status == 429 and isinstance(exc, BaseException):
             lease.fail(retry_after=retry_after_of(exc))
@@ -491,8 +496,3 @@ class RatetreeRouting:
         ticket = self._ledger.take(ticket_of(kwargs))
         if ticket is not None:
             ticket.lease.release()
-
-    def _alone(self, lease: Lease) -> bool:
-        view = self._view
-        reach = view.reach.get(view.resolve.get(lease.group, lease.group), frozenset())
-        return len(reach) == 1

@@ -111,6 +111,10 @@ class RouterView:
                 return name, found.groups()
         return None
 
+    def alone(self, group: str) -> bool:
+        """Whether ``group`` (or the group an alias names) reaches exactly one deployment."""
+        return len(self.reach.get(self.resolve.get(group, group), frozenset())) == 1
+
     def route(self, requested: str, deployment_id: str) -> tuple[str, ...] | None:
         """The groups from ``requested`` (a group, alias, wildcard-matched name or deployment
         id) down to ``deployment_id``, then the id: the path a lease on it takes, the first in
