@@ -33,7 +33,9 @@ class LeastBusyTier(Tier):
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         super().__init__(order, edges)
-        self._levels: dict[int, list[Reference]] = {}
+        # Members by load: ``_levels[load]``. A list, not a dict: loads are small
+        # non-negative counts, and indexing a list is cheaper than a dict's ``get``.
+        self._levels: list[list[Reference]] = [[]]
         self._lowest = 0
         for edge in self.edges:
             edge.slot = _Filed()
@@ -66,9 +68,9 @@ class LeastBusyTier(Tier):
             old[pos] = last
             last.slot.pos = pos
         load = edge.child.in_flight
-        new = levels.get(load)
-        if new is None:
-            new = levels[load] = []
+        while load >= len(levels):  # a load never seen before: at most one step up
+            levels.append([])
+        new = levels[load]
         filed.load = load
         filed.pos = len(new)
         new.append(edge)
@@ -76,7 +78,10 @@ class LeastBusyTier(Tier):
             self._lowest = load
 
     def _file(self, edge: Reference, load: int) -> None:
-        level = self._levels.setdefault(load, [])
+        levels = self._levels
+        while load >= len(levels):
+            levels.append([])
+        level = levels[load]
         filed = edge.slot
         filed.load = load
         filed.pos = len(level)
@@ -92,7 +97,7 @@ class LeastBusyTier(Tier):
             return None
         levels = self._levels
         lowest = self._lowest
-        while not levels.get(lowest):  # loads move by one, so this walk is short
+        while not levels[lowest]:  # loads move by one, so this walk is short
             lowest += 1
         self._lowest = lowest
         level = levels[lowest]
