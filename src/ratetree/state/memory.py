@@ -159,7 +159,8 @@ class LocalState:
         """Read the clock (first, so a raising clock changes nothing) and drain the
         wake-ups due by the horizon. Returns (now, horizon)."""
         reading = self.reading
-        raw = self.clock()
+        clock = self.clock  # a callable in a slot: a method call on it would not specialize
+        raw = clock()
         if reading.last <= raw < NEVER:  # SteadyReading.read, inlined: the hot path
             reading.last = now = raw
             reading.lag = 0.0

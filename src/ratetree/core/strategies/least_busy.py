@@ -68,20 +68,25 @@ class LeastBusyTier(Tier):
             old[pos] = last
             last.slot.pos = pos
         load = edge.child.in_flight
-        while load >= len(levels):  # a load never seen before: at most one step up
-            levels.append([])
-        new = levels[load]
+        try:
+            new = levels[load]
+        except IndexError:  # a load above every one filed so far (rare: no len() per move)
+            new = self._level(load)
         filed.load = load
         filed.pos = len(new)
         new.append(edge)
         if load < self._lowest:
             self._lowest = load
 
-    def _file(self, edge: Reference, load: int) -> None:
+    def _level(self, load: int) -> list[Reference]:
+        """The list of members at ``load``, made (with any below it) if there is none."""
         levels = self._levels
         while load >= len(levels):
             levels.append([])
-        level = levels[load]
+        return levels[load]
+
+    def _file(self, edge: Reference, load: int) -> None:
+        level = self._level(load)
         filed = edge.slot
         filed.load = load
         filed.pos = len(level)

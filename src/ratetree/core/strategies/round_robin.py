@@ -75,6 +75,7 @@ class RoundRobinTier(Tier):
         "_eligible",
         "_finish",
         "_period",
+        "_period_size",
         "_replaying",
         "_start",
         "_version",
@@ -94,6 +95,7 @@ class RoundRobinTier(Tier):
         self._finish = [0.0] * len(self.edges)
         self._version = [0] * len(self.edges)
         self._period = _period_for([e.weight for e in self.edges])
+        self._period_size = len(self._period)  # read on every charge while replaying
         self._replaying = False
         self._cursor = 0
         self._base = 0.0  # virtual time at the start of the current period
@@ -194,8 +196,8 @@ class RoundRobinTier(Tier):
         if self._replaying:  # only members with weight are in the period
             self._counts[i] += 1
             self._cursor += 1
-            if self._cursor == len(self._period):
-                self._start_replay_at(self._base + len(self._period) / self._weight)
+            if self._cursor == self._period_size:
+                self._start_replay_at(self._base + self._period_size / self._weight)
             return
         if not edge.weight:
             return
