@@ -182,7 +182,8 @@ class Scheduler:
             if not lock.acquire(False):
                 take_contended(lock, local.pause)
             try:
-                now, horizon = local.begin()
+                now = local.begin()
+                horizon = local.horizon
                 root, lease = start(
                     local, self._waiting, name, amount, exclude, now, horizon, tokens
                 )

@@ -39,7 +39,7 @@ def select(
         return _search(root, tokens, now, horizon, rng, exclude)
     path: list[Gate] = [root]
     node: GroupState = root
-    charged: list[tuple[BaseTier, Reference]] | None = None  # made by the first that charges
+    charged: list[Reference] | None = None  # made by the first member whose tier charges
     while True:
         if tokens and node.tok and not node.fits(tokens, horizon):
             return None if node is root else _search(root, tokens, now, horizon, rng)
@@ -60,7 +60,7 @@ def select(
         if tier.charges:
             if charged is None:
                 charged = []
-            charged.append((tier, edge))
+            charged.append(edge)
         child = edge.child
         path.append(child)
         if isinstance(child, GroupState):
@@ -69,8 +69,9 @@ def select(
         if tokens and child.tok and not child.fits(tokens, horizon):
             return _search(root, tokens, now, horizon, rng)
         if charged is not None:
-            for tier, edge in charged:
-                tier.charge(edge)
+            for edge in charged:
+                charging: BaseTier = edge.tier  # type: ignore[assignment]
+                charging.charge(edge)
         return path
 
 

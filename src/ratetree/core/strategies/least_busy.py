@@ -11,13 +11,13 @@ from ratetree.core.strategies.levels import take_out
 
 
 class _Filed:
-    """Where least-busy keeps a member: the load it is filed under, and its position in
-    that load's list (-1 while not filed)."""
+    """Where least-busy keeps a member: the list of its load it is filed in, and its
+    position there (-1 while not filed)."""
 
-    __slots__ = ("load", "pos")
+    __slots__ = ("level", "pos")
 
-    def __init__(self) -> None:
-        self.load = 0
+    def __init__(self, level: list[Reference]) -> None:
+        self.level = level
         self.pos = -1
 
 
@@ -33,10 +33,12 @@ class LeastBusyTier(Tier):
 
     def __init__(self, order: int | None, edges: Sequence[Reference]) -> None:
         super().__init__(order, edges)
-        self._levels: dict[int, list[Reference]] = {}
+        # Members by load: ``_levels[load]``. A list, not a dict: loads are small
+        # non-negative counts, and indexing a list is cheaper than a dict's ``get``.
+        self._levels: list[list[Reference]] = [[]]
         self._lowest = 0
         for edge in self.edges:
-            edge.slot = _Filed()
+            edge.slot = _Filed(self._levels[0])
 
     def attach(self, owner: GroupState, args: Mapping[str, object]) -> None:
         # A lease starting or ending below a member moves it to another load.
@@ -57,43 +59,52 @@ class LeastBusyTier(Tier):
         # Moves the member from its old load's list to its new one: ``_unfile`` and
         # ``_file`` written out, as this runs for every member of the path, twice per
         # request, and the two calls were about a tenth of a least-busy acquire + release.
-        levels = self._levels
         filed: _Filed = edge.slot
-        old = levels[filed.load]
+        old = filed.level
         last = old.pop()
         if last is not edge:
             pos = filed.pos
             old[pos] = last
             last.slot.pos = pos
         load = edge.child.in_flight
-        new = levels.get(load)
-        if new is None:
-            new = levels[load] = []
-        filed.load = load
+        try:
+            new = self._levels[load]
+        except IndexError:  # a load above every one filed so far (rare: no len() per move)
+            new = self._level(load)
+        filed.level = new
         filed.pos = len(new)
         new.append(edge)
         if load < self._lowest:
             self._lowest = load
 
+    def _level(self, load: int) -> list[Reference]:
+        """The list of members at ``load``, made (with any below it) if there is none."""
+        levels = self._levels
+        while load >= len(levels):
+            levels.append([])
+        return levels[load]
+
     def _file(self, edge: Reference, load: int) -> None:
-        level = self._levels.setdefault(load, [])
+        level = self._level(load)
         filed = edge.slot
-        filed.load = load
+        filed.level = level
         filed.pos = len(level)
         level.append(edge)
         if load < self._lowest:
             self._lowest = load
 
     def _unfile(self, edge: Reference) -> None:
-        take_out(self._levels[edge.slot.load], edge)
+        take_out(edge.slot.level, edge)
 
     def pick(self, rng: random.Random, now: float) -> Reference | None:
-        if not self.open:
-            return None
         levels = self._levels
-        lowest = self._lowest
-        while not levels.get(lowest):  # loads move by one, so this walk is short
-            lowest += 1
-        self._lowest = lowest
-        level = levels[lowest]
+        level = levels[self._lowest]
+        if not level:  # nobody is left at the lowest load: walk up to the next one
+            if not self.open:
+                return None
+            lowest = self._lowest
+            while not levels[lowest]:  # loads move by one, so this walk is short
+                lowest += 1
+            self._lowest = lowest
+            level = levels[lowest]
         return level[int(rng.random() * len(level))]

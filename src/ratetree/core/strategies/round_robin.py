@@ -70,11 +70,11 @@ class RoundRobinTier(Tier):
 
     __slots__ = (
         "_base",
-        "_counts",
         "_cursor",
         "_eligible",
         "_finish",
         "_period",
+        "_period_size",
         "_replaying",
         "_start",
         "_version",
@@ -94,10 +94,10 @@ class RoundRobinTier(Tier):
         self._finish = [0.0] * len(self.edges)
         self._version = [0] * len(self.edges)
         self._period = _period_for([e.weight for e in self.edges])
+        self._period_size = len(self._period)  # read on every charge while replaying
         self._replaying = False
         self._cursor = 0
         self._base = 0.0  # virtual time at the start of the current period
-        self._counts = [0] * len(self.edges)  # picks per member in the current period
 
     def start_of(self, edge: Reference) -> float:
         """The member's virtual start time (for tests and introspection)."""
@@ -109,7 +109,6 @@ class RoundRobinTier(Tier):
         self._replaying = True
         self._base = self._vtime
         self._cursor = 0
-        self._counts = [0] * len(self.edges)
 
     def _stop_replay(self) -> None:
         """Turn the cursor's position back into per-member virtual times and heaps."""
@@ -117,7 +116,13 @@ class RoundRobinTier(Tier):
         self._vtime = self._base + self._cursor / self._weight
         self._eligible.clear()
         self._waiting.clear()
-        for edge, count in zip(self.edges, self._counts, strict=True):
+        # Picks per member so far in this period: while replaying, every charge is of the
+        # member the cursor names (``pick`` returns it and nothing else is charged), so
+        # they are counted here, once, rather than on every charge.
+        counts = [0] * len(self.edges)
+        for index in self._period[: self._cursor]:
+            counts[index] += 1
+        for edge, count in zip(self.edges, counts, strict=True):
             if edge.weight:
                 i = edge.index
                 self._start[i] = self._base + count / edge.weight
@@ -190,15 +195,14 @@ class RoundRobinTier(Tier):
         return self.edges[eligible[0][1]]
 
     def charge(self, edge: Reference) -> None:
-        i = edge.index
-        if self._replaying:  # only members with weight are in the period
-            self._counts[i] += 1
+        if self._replaying:  # the member the cursor names: see _stop_replay
             self._cursor += 1
-            if self._cursor == len(self._period):
-                self._start_replay_at(self._base + len(self._period) / self._weight)
+            if self._cursor == self._period_size:
+                self._start_replay_at(self._base + self._period_size / self._weight)
             return
         if not edge.weight:
             return
+        i = edge.index
         self._vtime += 1.0 / self._weight
         eligible, versions = self._eligible, self._version
         picked = bool(eligible) and eligible[0][1] == i and eligible[0][2] == versions[i]

@@ -78,11 +78,13 @@ class ShuffleTier(Tier):
         return pos
 
     def pick(self, rng: random.Random, now: float) -> Reference | None:
-        if len(self.open) == len(self.edges) and self._total > 0:
-            # Nobody is closed: a bisection in C over fixed sums beats the Fenwick walk.
-            if self._even:
-                return self.edges[int(rng.random() * len(self.edges))]
-            return self.edges[bisect.bisect(self._cumulative, rng.random() * self._total)]
+        edges = self.edges
+        size = len(edges)
+        if len(self.open) == size:  # nobody is closed
+            if self._even:  # implies a total weight > 0
+                return edges[int(rng.random() * size)]
+            if self._total > 0:  # a bisection in C over fixed sums beats the Fenwick walk
+                return edges[bisect.bisect(self._cumulative, rng.random() * self._total)]
         for _ in range(2):
             if self.open_weight <= self._eps:
                 break
