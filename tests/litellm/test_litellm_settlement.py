@@ -7,8 +7,8 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratetree import Scheduler
-from ratetree.integrations.litellm.ledger import Ledger, Ticket
+from ratetree import Lease, Scheduler
+from ratetree.integrations.litellm.ledger import CLOSE_GRACE, Ledger, Ticket
 from ratetree.integrations.litellm.reading import (
     TICKET,
     estimate_tokens,
@@ -81,7 +81,17 @@ def test_expiry_takes_the_leases_opened_at_or_before_the_cutoff() -> None:
 events = st.lists(
     st.tuples(
         st.sampled_from(
-            ["bind", "claim", "orphan", "expire", "left_over", "owner_done", "returned"]
+            [
+                "bind",
+                "claim",
+                "orphan",
+                "expire",
+                "left_over",
+                "owner_done",
+                "returned",
+                "closed",
+                "advance",
+            ]
         ),
         st.integers(0, 3),  # which ticket
         st.sampled_from([None, "call-0", "call-1", "call-2", "call-3"]),
@@ -94,7 +104,8 @@ events = st.lists(
 def test_every_lease_is_handed_out_at_most_once_and_the_ledger_counts_the_rest(
     script: list[tuple[str, int, str | None]],
 ) -> None:
-    ledger = Ledger()
+    clock = FakeClock()
+    ledger = Ledger(clock=clock)
     s = scheduler()
     leases = [s.acquire("g") for _ in range(4)]
     # Two owners, each with a stream and a plain request.
@@ -102,7 +113,7 @@ def test_every_lease_is_handed_out_at_most_once_and_the_ledger_counts_the_rest(
         ledger.add(Ticket(lease, f"trace-{i}", float(i), owner=i % 2, stream=i < 2))[0]
         for i, lease in enumerate(leases)
     ]
-    handed: list[object] = []
+    handed: list[Lease | None] = []
     for action, index, call_id in script:
         key, lease = keys[index], leases[index]
         if action == "bind":
@@ -121,11 +132,51 @@ def test_every_lease_is_handed_out_at_most_once_and_the_ledger_counts_the_rest(
         elif action == "returned":
             ticket = ledger.returned(key, lease.deployment_id, index % 2)
             handed.append(None if ticket is None else ticket.lease)
+        elif action == "closed":
+            ledger.closed(call_id)
+        elif action == "advance":  # the grace of closed streams runs out: released here
+            clock.advance(CLOSE_GRACE * index / 2)
         else:
             handed.extend(ledger.expired(float(index)))
     taken = [lease for lease in handed if lease is not None]
+    # The ledger releases what it releases itself (closed streams after their grace);
+    # the rest it hands out, each once, or still holds.
+    released = [lease for lease in leases if lease.released and lease not in taken]
     assert len(taken) == len({id(lease) for lease in taken})
-    assert len(taken) + len(ledger) == len(leases)
+    assert not any(lease.released for lease in taken)
+    assert len(taken) + len(released) + len(ledger) == len(leases)
+
+
+def test_a_closed_stream_is_released_after_the_grace_unless_its_report_comes_first() -> None:
+    clock = FakeClock()
+    ledger = Ledger(clock=clock)
+    s = scheduler()
+    first, second = s.acquire("g"), s.acquire("g")
+    for n, lease in enumerate((first, second)):
+        key = ledger.add(Ticket(lease, f"trace-{n}", 0.0, stream=True))[0]
+        ledger.bind(key, f"call-{n}", lease.deployment_id)
+        ledger.closed(f"call-{n}")
+    reported = ledger.claim(None, "call-1", second.deployment_id)  # its usage arrives
+    assert reported is not None and reported.lease is second
+    clock.advance(CLOSE_GRACE - 1e-3)
+    assert not first.released and len(ledger) == 1
+    clock.advance(1e-3)
+    assert first.released and not second.released and len(ledger) == 0
+
+
+def test_a_task_ending_keeps_its_started_streams_for_the_grace_and_releases_the_rest() -> None:
+    clock = FakeClock()
+    ledger = Ledger(clock=clock)
+    s = scheduler()
+    started, unstarted, plain = (s.acquire("g") for _ in range(3))
+    for n, (lease, stream) in enumerate(((started, True), (unstarted, True), (plain, False))):
+        key = ledger.add(Ticket(lease, f"trace-{n}", 0.0, owner="task", stream=stream))[0]
+        if lease is not unstarted:
+            ledger.bind(key, f"call-{n}", lease.deployment_id)
+    assert sorted(map(id, ledger.owner_done("task"))) == sorted(map(id, (unstarted, plain)))
+    assert len(ledger) == 1
+    clock.advance(CLOSE_GRACE)
+    assert started.released and len(ledger) == 0
 
 
 def test_the_estimate_is_the_completion_cap_plus_a_quarter_of_the_prompt_text() -> None:

@@ -160,7 +160,7 @@ def test_a_sync_stream_closed_early_frees_its_slot(wire: Wire) -> None:
     chunks = router.completion(model="one", messages=MESSAGES, stream=True)
     next(chunks)
     chunks.close()
-    asyncio.run(settled(routing))  # within CLOSE_GRACE, from a timer thread
+    asyncio.run(settled(routing))  # within CLOSE_GRACE
     assert router.completion(model="one", messages=MESSAGES).choices
 
 
@@ -204,6 +204,31 @@ def test_a_stream_read_to_its_end_and_closed_is_settled_with_its_usage(
     (deployment,) = routing.scheduler.snapshot().deployments.values()
     (tpm,) = (b for b in deployment.buckets if b.kind == "tpm")
     assert 100_000 - 1000 < tpm.remaining < 100_000  # the usage, a few tokens, not 1000
+
+
+def test_a_stream_whose_task_ends_at_its_end_is_settled_with_its_usage(
+    slow_logger: None, wire: Wire
+) -> None:
+    # A server's request task ends as soon as it has passed the last chunk on; LiteLLM's
+    # report of the usage comes later, behind the slow logger. The task's end must not
+    # release the lease on its estimate first.
+    model_list = one()
+    model_list[0]["litellm_params"]["tpm"] = 100_000
+    options = {"estimate_tokens": lambda *_: 1000.0, "clock": FakeClock()}
+    routing, router = wire(model_list, routing_options=options)
+
+    async def request() -> None:
+        async for _chunk in await router.acompletion(model="one", messages=MESSAGES, stream=True):
+            pass
+
+    async def run() -> None:
+        await asyncio.create_task(request())
+        await settled(routing)
+
+    asyncio.run(run())
+    (deployment,) = routing.scheduler.snapshot().deployments.values()
+    (tpm,) = (b for b in deployment.buckets if b.kind == "tpm")
+    assert 100_000 - 1000 < tpm.remaining < 100_000
 
 
 # -- 4. failover: in test_litellm_parity.py --------------------------------------------------

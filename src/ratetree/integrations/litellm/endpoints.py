@@ -15,10 +15,8 @@ caller's path. Plain Python (no LiteLLM import).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -31,8 +29,6 @@ ASYNC = ("acompletion", "atext_completion", "aembedding", "aresponses")
 
 PathOf = Callable[[object], "str | None"]
 Closed = Callable[[object], None]  # told the call id of an attempt whose stream was closed
-#: seconds between a stream's close and the release of its lease, if no event settled it
-CLOSE_GRACE = 1.0
 
 
 def _stamped(response: Any, path_of: PathOf, closed: Closed, awaited: bool) -> Any:
@@ -46,13 +42,7 @@ def _stamped(response: Any, path_of: PathOf, closed: Closed, awaited: bool) -> A
 def _watch_close(stream: Any, awaited: bool, closed: Callable[[], None]) -> None:
     """Call ``closed()`` once the caller closes ``stream`` (a stream's wrapper, which an
     async method returned if ``awaited``), which LiteLLM reports to no callback: a stream
-    its caller stops reading ends its request. (LiteLLM's wrappers have both halves.)
-
-    A stream read to its end is settled with its usage by an event LiteLLM sends a moment
-    later, from a task (async) or a thread (sync), after the callbacks listed before
-    ratetree's; closed now, it would be released on its estimate, which can be lower than
-    its usage. Nothing tells the two closes apart, so ``closed`` runs ``CLOSE_GRACE``
-    seconds after the close, and the event, if one comes, settles the lease first."""
+    its caller stops reading ends its request. (LiteLLM's wrappers have both halves.)"""
     kind = type(stream)
     if awaited and hasattr(kind, "__anext__") and callable(getattr(stream, "aclose", None)):
         original_aclose = stream.aclose
@@ -61,7 +51,7 @@ def _watch_close(stream: Any, awaited: bool, closed: Callable[[], None]) -> None
             try:
                 await original_aclose()
             finally:
-                asyncio.get_running_loop().call_later(CLOSE_GRACE, closed)
+                closed()
 
         watched: Callable[[], object] = aclose
         name = "aclose"
@@ -72,9 +62,7 @@ def _watch_close(stream: Any, awaited: bool, closed: Callable[[], None]) -> None
             try:
                 original_close()
             finally:
-                timer = threading.Timer(CLOSE_GRACE, closed)
-                timer.daemon = True  # never keeps a process from exiting
-                timer.start()
+                closed()
 
         watched, name = close, "close"
     else:

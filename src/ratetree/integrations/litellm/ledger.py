@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Hashable
 
 from ratetree.clocks import Clock
 from ratetree.core.leases import Lease
 from ratetree.integrations.litellm.renewal import StreamRenewal
+from ratetree.waiting.timers import make_timer
+
+#: seconds a stream's lease stays open after its caller closed it or its task ended, for
+#: LiteLLM's report of its usage (sent a moment after a stream's end, behind the callbacks
+#: listed before ratetree's) to settle it first
+CLOSE_GRACE = 1.0
 
 
 class Ticket:
@@ -42,21 +49,40 @@ class Ticket:
 class Ledger:
     """Open leases by ticket. Every way out pops the ticket under the lock, so each lease is
     settled exactly once even when several events about one attempt arrive. Streams'
-    leases are kept alive by ``renewal`` while open (see ``renewal``)."""
+    leases are kept alive by ``renewal`` while open (see ``renewal``).
 
-    __slots__ = ("_by_call", "_by_owner", "_lock", "_open", "renewal")
+    A stream that ended without a word (its caller closed it, or its task ended) may still
+    be reported: read to its end, LiteLLM reports its usage a moment later. Nothing tells
+    the two apart, so its lease is released ``CLOSE_GRACE`` seconds later on ``clock``
+    (a timer: a thread, or the clock's own ``call_at``) unless the report settles it first.
+    """
 
-    def __init__(self, renewal: StreamRenewal | None = None) -> None:
+    __slots__ = (
+        "_by_call",
+        "_by_owner",
+        "_clock",
+        "_due",
+        "_lock",
+        "_open",
+        "_timer",
+        "renewal",
+    )
+
+    def __init__(self, renewal: StreamRenewal | None = None, clock: Clock = time.monotonic) -> None:
         self.renewal = renewal
         self._lock = threading.Lock()
         self._open: dict[str, Ticket] = {}  # in order of opening, so the oldest come first
         self._by_call: dict[str, str] = {}
         self._by_owner: dict[Hashable, set[str]] = {}
+        # key -> when its lease is released; in order of filing, so of release (one grace)
+        self._due: dict[str, float] = {}
+        self._clock = clock
+        self._timer = make_timer(clock, self._release_due)
 
     @classmethod
     def renewing(cls, state: object, clock: Clock) -> Ledger:
         """A ledger that renews open streams as a scheduler over ``state`` needs."""
-        return cls(StreamRenewal.of(state, clock))
+        return cls(StreamRenewal.of(state, clock), clock)
 
     def __len__(self) -> int:
         return len(self._open)
@@ -87,10 +113,50 @@ class Ledger:
             return [lease for key in keys if (lease := self._pop(key)) is not None]
 
     def owner_done(self, owner: Hashable) -> list[Lease]:
-        """Take every lease ``owner`` still holds and forget the owner: its task ended."""
+        """Take every lease ``owner`` still holds and forget the owner: its task ended. A
+        stream whose attempt started stays, released after ``CLOSE_GRACE``."""
         with self._lock:
             keys = self._by_owner.pop(owner, set())
-            return [lease for key in list(keys) if (lease := self._pop(key)) is not None]
+            later = [key for key in keys if self._open[key].stream and self._open[key].call_id]
+            self._release_later(later)
+            return [lease for key in keys - set(later) if (lease := self._pop(key)) is not None]
+
+    def closed(self, call_id: object) -> None:
+        """The caller closed the stream of the attempt ``call_id``: release its lease (on
+        its estimate) after ``CLOSE_GRACE`` unless an event settles it first."""
+        if not isinstance(call_id, str):
+            return
+        with self._lock:
+            key = self._by_call.get(call_id)
+            if key is not None:
+                self._release_later([key])
+
+    def _release_later(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        when = self._clock() + CLOSE_GRACE
+        first = not self._due
+        for key in keys:
+            self._due.setdefault(key, when)
+        if first:
+            self._timer.arm(when)
+
+    def _release_due(self) -> None:
+        """The timer fired: release what is due, and wait for the next."""
+        now = self._clock()
+        with self._lock:
+            due = []
+            for key, when in self._due.items():
+                if when > now:
+                    break
+                due.append(key)
+            leases = [lease for key in due if (lease := self._pop(key)) is not None]
+            for key in due:
+                self._due.pop(key, None)
+            if self._due:
+                self._timer.arm(next(iter(self._due.values())))
+        for lease in leases:
+            lease.release()
 
     def drain(self) -> list[Lease]:
         """Take every open lease."""
@@ -151,17 +217,6 @@ class Ledger:
         with self._lock:
             return self._take(key)
 
-    def close_call(self, call_id: object) -> None:
-        """The caller closed the stream of the attempt ``call_id``: release its lease (on
-        its estimate) unless an event settled it already."""
-        if not isinstance(call_id, str):
-            return
-        with self._lock:
-            key = self._by_call.get(call_id)
-            ticket = None if key is None else self._take(key)
-        if ticket is not None:
-            ticket.lease.release()
-
     def orphan(self, key: object, trace_id: object) -> Lease | None:
         """The lease a request still holds when the Router picks for it again."""
         if not isinstance(key, str):
@@ -190,6 +245,7 @@ class Ledger:
         ticket = self._open.pop(key, None)
         if ticket is None:
             return None
+        self._due.pop(key, None)
         if ticket.call_id is not None:
             self._by_call.pop(ticket.call_id, None)
         keys = self._by_owner.get(ticket.owner)

@@ -191,7 +191,7 @@ class RatetreeRouting:
         self._previous = strategy_of(router)  # detach() puts it back
         router.register_plugin(self._strategy)
         # responses name their path; closing a stream ends its request
-        self._endpoints = Endpoints(router, self.path_of, self._ledger.close_call)
+        self._endpoints = Endpoints(router, self.path_of, self._ledger.closed)
         litellm.logging_callback_manager.add_litellm_callback(self._settler)
         self._router = router
 
