@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ratetree.integrations.litellm.blocking import run_blocking
+from ratetree.integrations.litellm.blocking import Loops
 from ratetree.integrations.litellm.view import RouterView
 
 _METADATA_KEYS = ("metadata", "litellm_metadata")
@@ -48,6 +48,7 @@ async def allowed(
 
 
 def allowed_sync(
+    loops: Loops,
     router: Any,
     view: RouterView,
     group: str,
@@ -55,10 +56,9 @@ def allowed_sync(
     messages: object,
     input: object,
 ) -> Allowed | None:
-    """:func:`allowed` for a sync pick, run to its end before it returns (on a loop kept for
-    sync calls: :func:`~ratetree.integrations.litellm.blocking.run_blocking`). Raises what it
-    raises."""
+    """:func:`allowed` for a sync pick, run to its end before it returns on one of ``loops``.
+    Raises what it raises."""
     if router is None:
         return None
     probe = {key: value for key, value in request.items() if key not in _SYNC_DROPS}
-    return run_blocking(allowed(router, view, group, probe, messages, input))
+    return loops.run(allowed(router, view, group, probe, messages, input))

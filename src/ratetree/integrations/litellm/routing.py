@@ -12,13 +12,11 @@ How each request travels (the extension points of LiteLLM 1.109+; docs/litellm-r
   it for a deployment on every attempt; on the async path it first asks the Router which
   deployments its own filters let through (``select(kind="healthy")``), then acquires a lease
   among those and stamps a ticket for it on the request's metadata.
-- ``attach`` also adds a ``CustomLogger``: its per-attempt hooks and logging events settle
-  the lease of the attempt they report, whichever arrives first; a sync call's lease is
-  settled on its own thread before the call returns (``log_post_api_call``).
-- What LiteLLM reports nothing about is settled anyway: a request whose task ended (a
-  cancelled ``wait_for``), a request its task or thread left for another one, the previous
-  attempt when the Router picks again for the same request, and as a last resort a lease
-  open ``lease_timeout`` seconds.
+- ``attach`` also adds a ``CustomLogger``: its hooks and logging events settle the lease of
+  the attempt they report, whichever arrives first (a sync call's on its own thread before
+  it returns). What LiteLLM reports nothing about is settled anyway: a request whose task
+  ended (a cancelled ``wait_for``) or that its task or thread left for another, a closed
+  stream, the attempt before a new pick for the same request; last, ``lease_timeout``.
 """
 
 from __future__ import annotations
@@ -34,6 +32,7 @@ from ratetree.config.litellm import load_litellm
 from ratetree.core.leases import Lease
 from ratetree.core.validate import number
 from ratetree.errors import ConfigError, NoCapacity, UnknownGroup
+from ratetree.integrations.litellm.blocking import Loops
 from ratetree.integrations.litellm.endpoints import Endpoints
 from ratetree.integrations.litellm.filters import Allowed, allowed, allowed_sync
 from ratetree.integrations.litellm.ledger import Ledger, Ticket
@@ -109,6 +108,7 @@ class RatetreeRouting:
         self._view = RouterView(scheduler.spec)
         self._lock = threading.Lock()  # a pick's acquire and entry against a reconfiguration
         self._ledger = Ledger.renewing(scheduler.state, clock)
+        self._loops = Loops()  # sync picks run the Router's async filters on these
         self._paths = Paths()
         self._settler = Settler(self)
         self._strategy = Strategy(self, self._settler)
@@ -136,11 +136,10 @@ class RatetreeRouting:
         cool_last_deployment: bool = False,
     ) -> RatetreeRouting:
         """Build the scheduler with :meth:`Scheduler.from_litellm` (references allowed; a
-        ``state`` such as :class:`ratetree.AsyncRedisState` shares the limits) and wrap it. Pass
-        the proxy's ``router_settings`` values (``routing_strategy``, ``model_group_alias``,
-        ``allowed_fails``, ``cooldown_time``) here, not to the Router. Raises ConfigError
-        naming the offending entry. Under cost-based routing, deployments that name no
-        per-token prices get those of LiteLLM's cost map, as LiteLLM's own strategy does."""
+        ``state`` such as :class:`ratetree.AsyncRedisState` shares the limits) and wrap it.
+        Pass ``router_settings`` values (``routing_strategy``, ``model_group_alias``, ...)
+        here, not to the Router. Raises ConfigError naming the offending entry. Cost-based
+        routing prices deployments that name no per-token prices from LiteLLM's cost map."""
         if wants_prices(routing_strategy, group_strategies):
             model_list = priced(model_list)
         scheduler = Scheduler.from_litellm(
@@ -214,6 +213,7 @@ class RatetreeRouting:
         )
         for lease in self._ledger.drain():
             lease.release()
+        self._loops.close()
 
     def reconfigure(
         self,
@@ -277,7 +277,9 @@ class RatetreeRouting:
     ) -> dict[str, Any]:
         request = request_kwargs if isinstance(request_kwargs, dict) else {}
         trace = request.get("litellm_trace_id")
-        passing = allowed_sync(self._router, self._view, group, request, messages, input)
+        passing = allowed_sync(
+            self._loops, self._router, self._view, group, request, messages, input
+        )
         if trace is None:
             return self._peek(group, request, messages, input, passing)
         try:
