@@ -35,14 +35,15 @@ def _stamped(response: Any, path_of: PathOf, closed: Closed, awaited: bool) -> A
     path = path_of(response)
     if path is not None:
         set_hidden_param(response, PATH, path)
-    _watch_close(response, awaited, lambda: closed(hidden_param(response, CALL_ID)))
+    _watch_close(response, awaited, closed)
     return response
 
 
-def _watch_close(stream: Any, awaited: bool, closed: Callable[[], None]) -> None:
-    """Call ``closed()`` once the caller closes ``stream`` (a stream's wrapper, which an
-    async method returned if ``awaited``), which LiteLLM reports to no callback: a stream
-    its caller stops reading ends its request. (LiteLLM's wrappers have both halves.)"""
+def _watch_close(stream: Any, awaited: bool, closed: Closed) -> None:
+    """Tell ``closed`` the call id of ``stream`` (a stream's wrapper, which an async method
+    returned if ``awaited``) once its caller closes it, which LiteLLM reports to no
+    callback: a stream its caller stops reading ends its request. (LiteLLM's wrappers have
+    both halves.)"""
     kind = type(stream)
     if awaited and hasattr(kind, "__anext__") and callable(getattr(stream, "aclose", None)):
         original_aclose = stream.aclose
@@ -51,7 +52,7 @@ def _watch_close(stream: Any, awaited: bool, closed: Callable[[], None]) -> None
             try:
                 await original_aclose()
             finally:
-                closed()
+                closed(hidden_param(stream, CALL_ID))
 
         watched: Callable[[], object] = aclose
         name = "aclose"
@@ -62,7 +63,7 @@ def _watch_close(stream: Any, awaited: bool, closed: Callable[[], None]) -> None
             try:
                 original_close()
             finally:
-                closed()
+                closed(hidden_param(stream, CALL_ID))
 
         watched, name = close, "close"
     else:

@@ -28,8 +28,6 @@ class Routing(Protocol):
 
     def attempted(self, kwargs: Mapping[str, Any]) -> None: ...
 
-    def started(self, kwargs: Mapping[str, Any]) -> None: ...
-
     def stamp(self, kwargs: Mapping[str, Any], response: object) -> None: ...
 
     def succeeded(self, kwargs: Mapping[str, Any], response: object) -> None: ...
@@ -103,7 +101,8 @@ class Settler(CustomLogger):  # type: ignore[misc]
     async def async_pre_call_deployment_hook(
         self, kwargs: dict[str, Any], call_type: object
     ) -> None:
-        self._routing.started(kwargs)
+        # As log_pre_api_call does; whichever comes first binds the attempt, the other is a no-op.
+        self._routing.attempted(kwargs)
 
     async def async_post_call_success_deployment_hook(
         self, request_data: dict[str, Any], response: object, call_type: object

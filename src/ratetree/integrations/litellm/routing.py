@@ -442,9 +442,6 @@ class RatetreeRouting:
         self._paths.note(kwargs.get("litellm_call_id"), metadata_value(kwargs, PATH))
         self._ledger.bind(ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs))
 
-    def started(self, kwargs: Mapping[str, Any]) -> None:
-        self.attempted(kwargs)
-
     def _claim(self, kwargs: Mapping[str, Any]) -> Ticket | None:
         return self._ledger.claim(
             ticket_of(kwargs), kwargs.get("litellm_call_id"), deployment_of(kwargs)
